@@ -1,0 +1,210 @@
+"""The LightningModule shared by all algorithms.
+
+One ``training_step`` is one update, and reads like the papers: collect a rollout, compute returns
+and advantages, optimize. Subclasses provide the last two. Optimization is manual (Lightning's advice
+for RL): the data is produced by the agent itself, and one rollout feeds many gradient steps.
+
+Metrics of the latest update are left in ``self.metrics`` (namespaced keys, see config/metrics.yaml)
+for the callbacks to evaluate, log and checkpoint; nothing here calls ``self.log``, whose per-call
+cost would be paid inside the hot loop.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+from utils.config import Config
+from utils.environment import build_vec_env, load_normalization_state, normalization_state
+from utils.policies import build_policy
+from utils.rollouts import Rollout, RolloutCollector, TrainingBatch
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+
+
+def explained_variance(predictions: Tensor, targets: Tensor) -> float:
+    """1 - Var(targets - predictions) / Var(targets): 1 is perfect, 0 no better than the mean."""
+    var = targets.var()
+    return float("nan") if var == 0 else float(1 - (targets - predictions).var() / var)
+
+
+def normalize(advantages: Tensor) -> Tensor:
+    if len(advantages) < 2:
+        return advantages
+    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+
+class BaseAgent(pl.LightningModule):
+    """Collects rollouts from vectorized envs and updates an actor-critic policy from them."""
+
+    #: names of the per-gradient-step statistics ``optimize`` accumulates, in order
+    stat_names: tuple[str, ...] = ()
+
+    def __init__(self, config: Config):
+        super().__init__()
+        self.config = config
+        self.automatic_optimization = False
+        self.train_envs = build_vec_env(config, config.n_envs, training=True)
+        self.policy = build_policy(
+            config, self.train_envs.single_observation_space, self.train_envs.single_action_space
+        )
+        self.collector = RolloutCollector(self.train_envs, self.policy, config.n_steps, seed=config.seed)
+        self.policy_lr = config.schedule("policy_lr")
+        self.ent_coef = config.schedule("ent_coef")
+        self.vf_coef = config.schedule("vf_coef")
+        self.env_steps = 0
+        self.updates = 0
+        self.grad_steps = 0
+        self.metrics: dict[str, float] = {}
+        self.best_train_reward = float("-inf")
+        self._fit_started = time.perf_counter()
+        self._steps_at_fit_start = 0
+        self._resume_optimizer_state: dict | None = None
+
+    # -- progress -------------------------------------------------------------------------------
+    @property
+    def progress(self) -> float:
+        """Fraction of the training budget spent, in env steps: what the schedules are a function of."""
+        return min(1.0, self.env_steps / self.config.max_timesteps)
+
+    def remaining_updates(self) -> int:
+        remaining = max(0, self.config.max_timesteps - self.env_steps)
+        return -(-remaining // self.collector.steps_per_rollout)
+
+    # -- Lightning plumbing ---------------------------------------------------------------------
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        cls = OPTIMIZERS[self.config.optimizer]
+        kwargs: dict[str, Any] = {"lr": self.policy_lr(self.progress), "weight_decay": self.config.weight_decay}
+        if cls is not torch.optim.SGD:
+            kwargs["eps"] = self.config.optimizer_eps
+        return cls(self.policy.parameters(), **kwargs)
+
+    def train_dataloader(self) -> range:
+        """One item per update: the agent makes its own data, the loader only counts updates."""
+        return range(self.remaining_updates())
+
+    def on_fit_start(self) -> None:
+        self._fit_started = time.perf_counter()
+        self._steps_at_fit_start = self.env_steps
+        if self._resume_optimizer_state is not None:
+            self.optimizers().optimizer.load_state_dict(self._resume_optimizer_state)
+            self._resume_optimizer_state = None
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        rollout = self.collector.collect()
+        self.env_steps += self.collector.steps_per_rollout
+        training_batch = self.compute_returns(rollout)
+        stats = self.optimize(training_batch)
+        self.updates += 1
+        self._record_metrics(rollout, training_batch, stats)
+
+    # -- the algorithm --------------------------------------------------------------------------
+    def compute_returns(self, rollout: Rollout) -> TrainingBatch:
+        """Returns and advantages of the rollout's valid steps."""
+        raise NotImplementedError
+
+    def optimize(self, batch: TrainingBatch) -> dict[str, float]:
+        """Gradient steps on the batch; returns mean statistics (keys ``stat_names`` + grad_norm)."""
+        raise NotImplementedError
+
+    def gradient_step(self, loss: Tensor) -> Tensor:
+        """Backward, clip the global gradient norm, step; returns the norm before clipping."""
+        optimizer = self.optimizers()
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.config.max_grad_norm)
+        optimizer.step()
+        self.grad_steps += 1
+        return grad_norm
+
+    def set_learning_rate(self) -> float:
+        lr = self.policy_lr(self.progress)
+        for group in self.optimizers().optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def batch_advantages(self, advantages: Tensor) -> Tensor:
+        """Per-minibatch normalization when ``normalize_advantages: batch``."""
+        return normalize(advantages) if self.config.normalize_advantages == "batch" else advantages
+
+    def rollout_advantages(self, advantages: Tensor) -> Tensor:
+        """Once-per-rollout normalization when ``normalize_advantages: rollout`` (SB3's behaviour)."""
+        return normalize(advantages) if self.config.normalize_advantages == "rollout" else advantages
+
+    # -- metrics --------------------------------------------------------------------------------
+    def _record_metrics(self, rollout: Rollout, batch: TrainingBatch, stats: dict[str, float]) -> None:
+        collector = self.collector
+        elapsed = time.perf_counter() - self._fit_started
+        metrics = {f"train/{key}": value for key, value in stats.items()}
+        if collector.episode_returns:
+            mean_return = float(np.mean(collector.episode_returns))
+            self.best_train_reward = max(self.best_train_reward, mean_return)
+            metrics["train/ep_rew_mean"] = mean_return
+            metrics["train/ep_rew_best"] = self.best_train_reward
+            metrics["train/ep_len_mean"] = float(np.mean(collector.episode_lengths))
+        metrics["train/explained_variance"] = explained_variance(batch.old_values, batch.returns)
+        metrics.update(
+            {
+                "time/env_steps": self.env_steps,
+                "time/updates": self.updates,
+                "time/grad_steps": self.grad_steps,
+                "time/episodes": collector.episodes,
+                "time/elapsed_s": elapsed,
+                "time/fps": (self.env_steps - self._steps_at_fit_start) / max(elapsed, 1e-9),
+            }
+        )
+        self.metrics = metrics
+
+    # -- checkpoint state -----------------------------------------------------------------------
+    def training_state(self) -> dict[str, Any]:
+        """Everything needed to resume, as types ``torch.load(weights_only=True)`` accepts."""
+        return {
+            "policy": self.policy.state_dict(),
+            "optimizer": self.optimizers().optimizer.state_dict() if self._trainer is not None else None,
+            "normalization": normalization_state(self.train_envs),
+            "counters": {
+                "env_steps": self.env_steps,
+                "updates": self.updates,
+                "grad_steps": self.grad_steps,
+                "episodes": self.collector.episodes,
+            },
+            "best_train_reward": self.best_train_reward,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "numpy": _numpy_rng_state(),
+                "python": random.getstate(),
+            },
+        }
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`training_state`; the optimizer's part is loaded when fitting starts."""
+        self.policy.load_state_dict(state["policy"])
+        load_normalization_state(self.train_envs, state.get("normalization", {}))
+        counters = state["counters"]
+        self.env_steps = int(counters["env_steps"])
+        self.updates = int(counters["updates"])
+        self.grad_steps = int(counters["grad_steps"])
+        self.collector.episodes = int(counters["episodes"])
+        self.best_train_reward = float(state.get("best_train_reward", float("-inf")))
+        rng = state.get("rng")
+        if rng:
+            torch.set_rng_state(rng["torch"])
+            np.random.set_state(("MT19937", np.asarray(rng["numpy"][0], dtype=np.uint32), *rng["numpy"][1:]))
+            random.setstate(_as_tuples(rng["python"]))
+        self._resume_optimizer_state = state.get("optimizer")
+
+
+def _numpy_rng_state() -> list:
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    return [keys.tolist(), int(pos), int(has_gauss), float(cached)]
+
+
+def _as_tuples(value: Any) -> Any:
+    """random.setstate wants the tuples that a round trip through lists may have turned into lists."""
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value

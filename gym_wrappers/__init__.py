@@ -1,0 +1,21 @@
+"""Env wrappers that configs select by id (see :class:`EnvWrapperRegistry`), and the Bandit-v0 env.
+
+Importing this package registers every wrapper below and Bandit-v0 with gymnasium.
+"""
+
+from gym_wrappers.bandit import BanditEnv, register_bandit
+from gym_wrappers.discrete_encoder import DiscreteEncoder
+from gym_wrappers.pixel_observation import PixelObservationWrapper
+from gym_wrappers.registry import EnvWrapperRegistry
+from gym_wrappers.reward_shapers import CartPoleV1_RewardShaper, MountainCarV0_RewardShaper
+
+register_bandit()
+
+__all__ = [
+    "BanditEnv",
+    "CartPoleV1_RewardShaper",
+    "DiscreteEncoder",
+    "EnvWrapperRegistry",
+    "MountainCarV0_RewardShaper",
+    "PixelObservationWrapper",
+]

@@ -1,0 +1,292 @@
+"""Live console table of the latest metrics, their change and their recent trend, with a progress footer.
+
+On a terminal the table is redrawn in place (rich ``Live``) at most every ``refresh_s`` seconds; anything
+printed meanwhile appears above it. Without a terminal (CI, a log file) plain blocks are appended
+instead: at most one every ``plain_every_s`` seconds, one per new evaluation result, and a final one.
+
+``log_metrics`` only stores values (and checks bounds); all formatting happens at redraw time, so the
+per-update cost stays in the tens of microseconds.
+"""
+
+from __future__ import annotations
+
+import atexit
+import io
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from pytorch_lightning.loggers.logger import Logger
+from pytorch_lightning.utilities import rank_zero_only
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.file_proxy import FileProxy
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from .metrics_spec import MetricSpec, MetricsSpec, load_metrics_spec
+from .session_log import TeeStream
+from .sparkline import sparkline
+
+WIDTH = 100
+NAMESPACE_ORDER = ("train", "eval", "time")
+OUT_OF_BOUNDS = "bold yellow"
+TREND_WIDTH = 32
+# Lines the table adds around its rows: title, top edge, header, header rule, bottom edge; plus the footer.
+_FRAME_LINES = 5 + 2
+
+
+def delta_style(delta: float, higher_is_better: bool | None) -> str:
+    """Green when the change goes the good way, red when it goes the bad way, dim when neutral or zero."""
+    if higher_is_better is None or delta == 0 or delta != delta:
+        return "dim"
+    return "green" if (delta > 0) == higher_is_better else "red"
+
+
+def value_style(spec: MetricSpec, value: float) -> str:
+    """Yellow when out of bounds, else the metric's highlight (e.g. blue for the running bests)."""
+    if spec.violation(value):
+        return OUT_OF_BOUNDS
+    return spec.highlight or ""
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _namespace(key: str) -> str:
+    return key.split("/", 1)[0] if "/" in key else "other"
+
+
+def _namespace_rank(namespace: str) -> tuple[int, str]:
+    rank = NAMESPACE_ORDER.index(namespace) if namespace in NAMESPACE_ORDER else len(NAMESPACE_ORDER)
+    return (rank, namespace)
+
+
+def _markup_to_str(markup: str, colour: bool) -> str:
+    """Render rich markup to a string (with ANSI codes when ``colour``), for plain ``write`` calls."""
+    console = Console(file=io.StringIO(), width=WIDTH, force_terminal=colour, no_color=not colour, soft_wrap=True)
+    console.print(markup)
+    return console.file.getvalue()
+
+
+class ConsoleTableLogger(Logger):
+    """Lightning logger that shows metrics as a live table with a progress footer."""
+
+    def __init__(
+        self,
+        total_env_steps: int | None = None,
+        reward_threshold: float | None = None,
+        title: str = "",
+        *,
+        spec: MetricsSpec | None = None,
+        live: bool | None = None,
+        refresh_s: float = 0.5,
+        plain_every_s: float = 30.0,
+        history_len: int = 240,
+    ):
+        """``live=None`` redraws in place when stdout is a terminal and appends plain blocks otherwise."""
+        super().__init__()
+        self.total_env_steps = total_env_steps
+        self.reward_threshold = reward_threshold
+        self.title = title
+        self.spec = spec or load_metrics_spec()
+        self._live_mode = sys.stdout.isatty() if live is None else live
+        self._refresh_s = refresh_s
+        self._plain_every_s = plain_every_s
+        self._history_len = history_len
+        self.history: dict[str, deque[float]] = {}
+        self._bounded: dict[str, MetricSpec] = {}
+        self._warned: set[str] = set()
+        self._step = 0
+        self._started = time.monotonic()
+        self._first_log: tuple[float, int] | None = None
+        self._last_draw = self._started
+        self._dirty = False
+        self._live: Live | None = None
+        self._undo_redirect: list[Callable[[], None]] = []
+        # Reserve the eval rows up front so the table keeps its height when the first evaluation lands.
+        for key in self.spec.keys():
+            if key.startswith("eval/") and self.spec[key].show:
+                self.history[key] = deque(maxlen=history_len)
+
+    # -- Lightning Logger API ----------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return "console"
+
+    @property
+    def version(self) -> str:
+        return self.title
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        """The resolved config is in the session log and config.json; nothing to show here."""
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """Store the values, warn once per metric that leaves its bounds, redraw if the rate limit allows."""
+        history = self.history
+        bounded = self._bounded
+        for key, value in metrics.items():
+            value = float(value)
+            series = history.get(key)
+            if series is None:
+                series = history[key] = deque(maxlen=self._history_len)
+                spec = self.spec[key]
+                if spec.min is not None or spec.max is not None:
+                    bounded[key] = spec
+            series.append(value)
+            spec = bounded.get(key)
+            if spec is not None and key not in self._warned:
+                bound = spec.violation(value)
+                if bound is not None:
+                    self._warn(spec, value, bound)
+        now = time.monotonic()
+        self._step = int(metrics.get("time/env_steps", self._step) if step is None else step)
+        if self._first_log is None:
+            self._first_log = (now, self._step)
+        self._dirty = True
+        if self._live_mode:
+            if now - self._last_draw >= self._refresh_s:
+                self._draw_live(now)
+        elif now - self._last_draw >= self._plain_every_s or any(k.startswith("eval/") for k in metrics):
+            self._print_block(now)
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        """Leave the final table on screen (and in the session log); safe to call more than once."""
+        self._stop_live()
+        if self._dirty:
+            self._print_block(time.monotonic())
+
+    # -- drawing -------------------------------------------------------------------------------------
+    def _draw_live(self, now: float) -> None:
+        if self._live is None:
+            self._start_live()
+        self._live.update(self.render(max_height=self._live.console.size.height - 1), refresh=True)
+        self._last_draw = now
+        self._dirty = False
+
+    def _print_block(self, now: float) -> None:
+        # The console follows sys.stdout at print time, so the block also reaches a session log tee.
+        Console(width=WIDTH).print(self.render(), "")
+        sys.stdout.flush()
+        self._last_draw = now
+        self._dirty = False
+
+    def _start_live(self) -> None:
+        terminal = sys.stdout.terminal if isinstance(sys.stdout, TeeStream) else sys.stdout
+        console = Console(file=terminal)
+        # Redraws go to the terminal only; other output is routed through the live display so it lands
+        # above the table, and through a session log tee (if any) so the log still gets it.
+        for name in ("stdout", "stderr"):
+            stream = getattr(sys, name)
+            if isinstance(stream, TeeStream):
+                stream.terminal = FileProxy(console, original := stream.terminal)
+                self._undo_redirect.append(lambda s=stream, o=original: setattr(s, "terminal", o))
+            else:
+                setattr(sys, name, FileProxy(console, stream))
+                self._undo_redirect.append(lambda n=name, s=stream: setattr(sys, n, s))
+        # transient: finalize reprints the last table through sys.stdout, so the session log gets it too.
+        self._live = Live(console=console, auto_refresh=False, transient=True, redirect_stdout=False, redirect_stderr=False)
+        self._live.start()
+        atexit.register(self._stop_live)
+
+    def _stop_live(self) -> None:
+        if self._live is None:
+            return
+        self._live.stop()
+        self._live = None
+        while self._undo_redirect:
+            self._undo_redirect.pop()()
+        atexit.unregister(self._stop_live)
+        self._dirty = True
+
+    def _warn(self, spec: MetricSpec, value: float, bound: str) -> None:
+        self._warned.add(spec.key)
+        why = f": {spec.why}" if spec.why else ""
+        markup = f"[{OUT_OF_BOUNDS}]⚠ {spec.key} = {spec.format(value)} is outside its bound ({bound}){why}[/]"
+        # A plain write reaches the live display's proxy and the session log alike.
+        sys.stdout.write(_markup_to_str(markup, colour=sys.stdout.isatty()))
+
+    # -- rendering -----------------------------------------------------------------------------------
+    def _rows(self) -> list[str]:
+        keys = [key for key in self.history if self.spec[key].show]
+        return sorted(keys, key=lambda k: (_namespace_rank(_namespace(k)), self.spec.sort_key(k)))
+
+    def render(self, max_height: int | None = None) -> RenderableType:
+        """The table and its progress footer; rows beyond ``max_height`` lines are left out."""
+        keys = self._rows()
+        namespaces = sorted({_namespace(k) for k in keys}, key=_namespace_rank)
+        if max_height is not None:
+            room = max(1, max_height - _FRAME_LINES - (len(namespaces) - 1))
+            if len(keys) > room:
+                keys = keys[: room - 1]
+        table = Table(box=box.ROUNDED, title=self.title or None, title_style="bold", header_style="dim")
+        table.add_column("", width=5, style="bold")
+        table.add_column("metric", width=20, no_wrap=True)
+        table.add_column("value", justify="right", width=11, no_wrap=True)
+        table.add_column("change", justify="right", width=11, no_wrap=True)
+        table.add_column("trend", width=TREND_WIDTH, no_wrap=True, overflow="crop")
+        for index, key in enumerate(keys):
+            namespace = _namespace(key)
+            first = index == 0 or _namespace(keys[index - 1]) != namespace
+            last = index == len(keys) - 1 or _namespace(keys[index + 1]) != namespace
+            table.add_row(namespace if first else "", *self._cells(key), end_section=last)
+        hidden = len(self._rows()) - len(keys)
+        if hidden:
+            table.add_row("", Text(f"… {hidden} more (taller terminal)", style="dim"))
+        return Group(table, *self._footer())
+
+    def _cells(self, key: str) -> tuple[str, Text, Text, Text]:
+        spec = self.spec[key]
+        name = key.split("/", 1)[-1]
+        series = self.history[key]
+        if not series:
+            return name, Text("—", style="dim"), Text(""), Text("")
+        value = series[-1]
+        bound = spec.violation(value)
+        shown = Text(spec.format(value) + ("!" if bound else ""), style=value_style(spec, value))
+        change = Text("")
+        if len(series) > 1:
+            delta = value - series[-2]
+            arrow = "▲" if delta > 0 else "▼" if delta < 0 else "·"
+            change = Text(f"{arrow} {spec.format(abs(delta))}" if delta else arrow, style=delta_style(delta, spec.higher_is_better))
+        return name, shown, change, Text(sparkline(list(series), TREND_WIDTH), style="cyan")
+
+    def _footer(self) -> list[RenderableType]:
+        now = time.monotonic()
+        elapsed = now - self._started
+        total = self.total_env_steps
+        steps = self._step
+        progress = Text(f" {steps:,} env steps")
+        rate = 0.0
+        if self._first_log is not None and now > self._first_log[0]:
+            rate = (steps - self._first_log[1]) / (now - self._first_log[0])
+        if total:
+            progress = Text(f" {steps:,} / {total:,} env steps ({min(steps / total, 1):.0%})")
+        fps_series = self.history.get("time/fps")
+        fps = fps_series[-1] if fps_series else rate
+        parts = [f"{fps:,.0f} fps", f"elapsed {_clock(elapsed)}"]
+        if total and rate > 0 and steps < total:
+            parts.append(f"ETA {_clock((total - steps) / rate)}")
+        line = Text(" │ ".join(parts))
+        evals = self.history.get("eval/ep_rew_mean")
+        if evals:
+            line.append(" │ last eval ")
+            last = evals[-1]
+            if self.reward_threshold is None:
+                line.append(f"{last:,.2f}")
+            elif last >= self.reward_threshold:
+                line.append(f"{last:,.2f} ≥ {self.reward_threshold:g} ✓ solved", style="bold green")
+            else:
+                line.append(f"{last:,.2f} (threshold {self.reward_threshold:g})")
+        bar = Table.grid(padding=(0, 0))
+        bar.add_row(ProgressBar(total=total or 1, completed=min(steps, total) if total else 0, width=40), progress)
+        return [bar, line]

@@ -1,0 +1,173 @@
+#!/usr/bin/env python
+"""Train an agent from a YAML config: ``python train.py CartPole-v1:ppo``.
+
+Any config field can be overridden as ``--field value`` or ``--field=value`` (W&B sweep agents pass
+hyperparameters this way). ``--resume RUN_ID`` continues a run with its saved config, plus overrides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from utils.config import Config, config_from_dict, load_config, parse_cli_overrides, parse_config_id, replace_config
+from utils.errors import UserError
+
+DEFAULT_CONFIG_ID = "Bandit-v0:ppo"
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, Any]]:
+    parser = argparse.ArgumentParser(
+        description="Train a PPO/REINFORCE agent from config/environments/<env>.yaml.",
+        epilog="Any config field can be overridden: --policy_lr lin_0.001 --n_envs=16 ...",
+    )
+    parser.add_argument("config", nargs="?", help=f"<env>:<variant>, e.g. CartPole-v1:ppo (default {DEFAULT_CONFIG_ID})")
+    parser.add_argument("--config_id", "--config-id", dest="config_id_flag", help="same as the positional config")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no per-update output, one summary line")
+    parser.add_argument("--max-steps", "--max_steps", dest="max_steps", help="override max_timesteps")
+    parser.add_argument("--seed", help="override seed")
+    parser.add_argument("--resume", metavar="RUN_ID", help="continue a run (its id or @latest-run)")
+    args, rest = parser.parse_known_args(argv)
+    overrides = parse_cli_overrides(rest)
+    if args.max_steps is not None:
+        overrides["max_timesteps"] = args.max_steps
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    return args, overrides
+
+
+def resolve_config(args: argparse.Namespace, overrides: dict[str, Any]) -> Config:
+    if args.config and args.config_id_flag and args.config != args.config_id_flag:
+        raise UserError(f"two configs given: '{args.config}' and --config_id '{args.config_id_flag}'")
+    config_id = args.config or args.config_id_flag or DEFAULT_CONFIG_ID
+    name, variant = parse_config_id(config_id)
+    return load_config(name, variant, overrides)
+
+
+def configure_torch(config: Config) -> None:
+    import torch
+
+    if config.torch_threads > 0:
+        torch.set_num_threads(config.torch_threads)
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(config: Config, *, quiet: bool = False, resume_run: str | None = None) -> dict[str, Any]:
+    """Train ``config`` in a new run folder (or continue ``resume_run``); returns results.json's content."""
+    configure_torch(config)
+    import logging
+    import warnings
+
+    import pytorch_lightning as pl
+
+    from agents import build_agent
+    from loggers import build_loggers
+    from loggers.session_log import session_log
+    from loggers.summary import print_summary
+    from trainer_callbacks import (
+        CheckpointCallback,
+        EvalRecord,
+        EvaluationCallback,
+        GracefulInterruptCallback,
+        MetricsLoggingCallback,
+    )
+    from utils.environment import reward_threshold
+    from utils.runs import atomic_write_json, create_run, load_checkpoint, resolve_run
+
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="pytorch_lightning")
+
+    seed_everything(config.seed)
+    record = EvalRecord()
+    agent = build_agent(config)
+    if resume_run:
+        run = resolve_run(resume_run)
+        state = load_checkpoint(run.checkpoint("last"))
+        agent.load_training_state(state)
+        record.load_state_dict(state.get("eval", {}))
+        atomic_write_json(run.config_path, config.to_dict())
+    else:
+        run = create_run(config.to_dict())
+    threshold = reward_threshold(config)
+    interrupt = GracefulInterruptCallback()
+    callbacks = [
+        interrupt,
+        EvaluationCallback(config, threshold, record),
+        CheckpointCallback(run, record, config.checkpoint_every_updates),
+        MetricsLoggingCallback(config.log_every_updates),
+    ]
+    config_dict = {**config.to_dict(), "reward_threshold": threshold, "run_id": run.run_id}
+    trainer = pl.Trainer(
+        accelerator="cpu" if config.device == "cpu" else "auto",
+        devices=1,
+        max_epochs=1,
+        logger=build_loggers(run.dir, config_dict, quiet),
+        callbacks=callbacks,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        log_every_n_steps=1_000_000_000,
+        default_root_dir=str(run.dir),
+    )
+    started = time.perf_counter()
+    status = "failed"
+    with session_log(run.run_id, config_dict):
+        try:
+            trainer.fit(agent)
+            solved = record.solved_at_env_steps is not None
+            status = "interrupted" if interrupt.interrupted else ("solved" if solved else "completed")
+        finally:
+            results = {
+                "run_id": run.run_id,
+                "config_id": config.config_id,
+                "env_id": config.env_id,
+                "algo_id": config.algo_id,
+                "seed": config.seed,
+                "status": status,
+                "total_timesteps": agent.env_steps,
+                "wall_time_s": round(time.perf_counter() - started, 3),
+                "best_eval_reward": record.best_reward,
+                "final_eval_reward": record.last_reward,
+                "solved_at_timestep": record.solved_at_env_steps,
+                "reward_threshold": threshold,
+                "best_train_reward": agent.best_train_reward if agent.best_train_reward > float("-inf") else None,
+                "eval_history": record.history,
+            }
+            atomic_write_json(run.results_path, results)
+        print_summary(results, run.dir, None, quiet)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args, overrides = parse_args(argv)
+        if args.resume:
+            from utils.runs import resolve_run
+
+            run = resolve_run(args.resume)
+            config = replace_config(config_from_dict(run.load_config_dict()), overrides)
+        else:
+            config = resolve_config(args, overrides)
+        results = train(config, quiet=args.quiet, resume_run=args.resume)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 130 if results["status"] == "interrupted" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,14 @@
+"""Lightning callbacks: evaluation and early stop, checkpoints, metrics logging, Ctrl-C handling."""
+
+from trainer_callbacks.checkpoints import CheckpointCallback
+from trainer_callbacks.evaluation import EvalRecord, EvaluationCallback
+from trainer_callbacks.interrupt import GracefulInterruptCallback
+from trainer_callbacks.metrics_logging import MetricsLoggingCallback
+
+__all__ = [
+    "CheckpointCallback",
+    "EvalRecord",
+    "EvaluationCallback",
+    "GracefulInterruptCallback",
+    "MetricsLoggingCallback",
+]

@@ -1,0 +1,176 @@
+"""Actor-critic networks: an MLP for vector observations and a Nature-style CNN for images.
+
+Both return ``(params, values)``: the action head's raw parameters and the critic's value estimate.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from utils.distributions import ActionHead, make_action_head
+from utils.errors import ConfigError
+
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "tanh": torch.tanh,
+    "relu": F.relu,
+    "elu": F.elu,
+    "gelu": F.gelu,
+    "leaky_relu": F.leaky_relu,
+}
+
+
+class ActorCritic(nn.Module):
+    """A policy network with an action head; subclasses define ``forward``."""
+
+    head: ActionHead
+
+    def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """Action-head parameters ``(batch, n_params)`` and values ``(batch,)``."""
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def act(self, obs: Tensor, deterministic: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+        """Sample actions for a batch of observations: ``(actions, log_probs, values)``."""
+        params, values = self(obs)
+        actions = self.head.sample(params, deterministic)
+        log_probs, _ = self.head.log_prob_entropy(params, actions)
+        return actions, log_probs, values
+
+    @torch.inference_mode()
+    def predict_values(self, obs: Tensor) -> Tensor:
+        return self(obs)[1]
+
+    def evaluate_actions(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(log_probs, entropy, values)`` of ``actions``, with gradients."""
+        params, values = self(obs)
+        log_probs, entropy = self.head.log_prob_entropy(params, actions)
+        return log_probs, entropy, values
+
+
+def _orthogonal_(weight: Tensor, gain: float) -> None:
+    """Orthogonal init (SB3/CleanRL's choice for PPO); ``weight`` is ``(out, in)``."""
+    nn.init.orthogonal_(weight, gain)
+
+
+def _as_float(obs: Tensor) -> Tensor:
+    """uint8 observations (frames, RAM) are scaled to [0, 1] inside the network, so rollouts keep them small."""
+    if obs.dtype == torch.uint8:
+        return obs.float().div_(255.0)
+    return obs.float()
+
+
+class MLPActorCritic(ActorCritic):
+    """Separate actor and critic MLP towers, evaluated as one stacked network.
+
+    The towers' first layers are one matrix product and their deeper layers one batched matrix product,
+    so a forward/backward pass costs half the operations of two ``nn.Sequential`` towers. On tiny
+    batches (CartPole: 256 x 4) per-operation overhead, not arithmetic, is what PPO's update pays for.
+    """
+
+    def __init__(self, obs_dim: int, head: ActionHead, hidden_dims: tuple[int, ...], activation: str):
+        super().__init__()
+        if not hidden_dims:
+            raise ConfigError("hidden_dims must name at least one layer for the mlp policy")
+        self.head = head
+        self.activation = ACTIVATIONS[activation]
+        gain = math.sqrt(2)
+        first = hidden_dims[0]
+        self.input_layer = nn.Linear(obs_dim, 2 * first)
+        for tower in range(2):
+            _orthogonal_(self.input_layer.weight.data[tower * first : (tower + 1) * first], gain)
+        self.input_layer.bias.data.zero_()
+        self.hidden_weights = nn.ParameterList()
+        self.hidden_biases = nn.ParameterList()
+        for size_in, size_out in zip(hidden_dims[:-1], hidden_dims[1:]):
+            weight = torch.empty(2, size_in, size_out)
+            for tower in range(2):
+                _orthogonal_(weight[tower].T, gain)
+            self.hidden_weights.append(nn.Parameter(weight))
+            self.hidden_biases.append(nn.Parameter(torch.zeros(2, 1, size_out)))
+        self.policy_layer = nn.Linear(hidden_dims[-1], head.n_params)
+        self.value_layer = nn.Linear(hidden_dims[-1], 1)
+        _orthogonal_(self.policy_layer.weight.data, 0.01)
+        _orthogonal_(self.value_layer.weight.data, 1.0)
+        self.policy_layer.bias.data.zero_()
+        self.value_layer.bias.data.zero_()
+
+    def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        x = _as_float(obs).flatten(1)
+        h = self.activation(self.input_layer(x))
+        h = h.view(x.shape[0], 2, -1).transpose(0, 1)  # (tower, batch, hidden)
+        for weight, bias in zip(self.hidden_weights, self.hidden_biases):
+            h = self.activation(torch.baddbmm(bias, h, weight))
+        return self.policy_layer(h[0]), self.value_layer(h[1]).squeeze(-1)
+
+
+def _channels_first_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(C, H, W) for image observations given as (C,H,W), (H,W,C) or stacked (K,H,W,C)."""
+    if len(shape) == 4:
+        k, h, w, c = shape
+        return k * c, h, w
+    if len(shape) == 3:
+        if shape[-1] in (1, 3, 4) and shape[0] not in (1, 3, 4):
+            h, w, c = shape
+            return c, h, w
+        return shape  # type: ignore[return-value]
+    if len(shape) == 2:
+        return (1, *shape)  # type: ignore[return-value]
+    raise ConfigError(f"the cnn policy needs image observations, got shape {shape}")
+
+
+class CNNActorCritic(ActorCritic):
+    """The Nature DQN convolutional trunk (Mnih et al., 2015) shared by actor and critic heads."""
+
+    def __init__(self, obs_shape: tuple[int, ...], head: ActionHead):
+        super().__init__()
+        self.head = head
+        self.obs_shape = tuple(obs_shape)
+        c, h, w = _channels_first_shape(self.obs_shape)
+        self.channels_last = len(obs_shape) == 4 or (len(obs_shape) == 3 and (c, h, w) != tuple(obs_shape))
+        self.trunk = nn.Sequential(
+            nn.Conv2d(c, 32, 8, stride=4), nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            n_flat = self.trunk(torch.zeros(1, c, h, w)).shape[1]
+        self.features = nn.Linear(n_flat, 512)
+        self.policy_layer = nn.Linear(512, head.n_params)
+        self.value_layer = nn.Linear(512, 1)
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                _orthogonal_(module.weight.data, math.sqrt(2))
+                module.bias.data.zero_()
+        _orthogonal_(self.policy_layer.weight.data, 0.01)
+        _orthogonal_(self.value_layer.weight.data, 1.0)
+
+    def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        x = _as_float(obs)
+        if self.channels_last:  # (B, [K,] H, W, C) -> (B, K*C, H, W)
+            x = x.movedim(-1, -3).flatten(1, 2) if x.dim() == 5 else x.movedim(-1, 1)
+        elif x.dim() == 3:
+            x = x.unsqueeze(1)
+        z = F.relu(self.features(self.trunk(x)))
+        return self.policy_layer(z), self.value_layer(z).squeeze(-1)
+
+
+def build_policy(config: Any, observation_space: spaces.Space, action_space: spaces.Space) -> ActorCritic:
+    """The config's policy network for these (single-env) spaces."""
+    if not isinstance(observation_space, spaces.Box):
+        raise ConfigError(
+            f"observation space {observation_space} is not a Box: add an encoder wrapper "
+            "(e.g. env_wrappers: [{id: DiscreteEncoder, encoding: onehot}])"
+        )
+    head = make_action_head(action_space)
+    if config.policy == "cnn":
+        return CNNActorCritic(observation_space.shape, head)
+    obs_dim = int(np.prod(observation_space.shape))
+    return MLPActorCritic(obs_dim, head, tuple(config.hidden_dims), config.activation)

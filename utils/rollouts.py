@@ -1,0 +1,140 @@
+"""Rollout collection: step the vector env with the policy and fill one preallocated buffer.
+
+The buffer holds ``(n_steps, n_envs, ...)`` tensors allocated once; observations keep the env's dtype
+(uint8 frames stay uint8). There is no separate next-observation array: under NEXT_STEP autoreset the
+observation after step ``t`` is ``obs[t + 1]`` (or ``last_obs``), including an episode's final one.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from gymnasium.vector import VectorEnv
+from torch import Tensor
+
+from utils.policies import ActorCritic
+
+_TORCH_DTYPES = {np.dtype(np.float64): torch.float32, np.dtype(np.bool_): torch.uint8}
+
+
+@dataclass
+class Rollout:
+    """One rollout; ``valid`` is False on the masked reset steps that must not be trained on."""
+
+    obs: Tensor
+    actions: Tensor
+    log_probs: Tensor
+    values: Tensor
+    rewards: Tensor
+    terminated: Tensor
+    truncated: Tensor
+    valid: Tensor
+    last_values: Tensor
+
+    def flat(self, name: str) -> Tensor:
+        """A field with time and env dimensions merged, valid steps only."""
+        tensor = getattr(self, name)
+        return tensor.flatten(0, 1)[self.valid.flatten()]
+
+
+class RolloutCollector:
+    """Steps ``envs`` with a policy for ``n_steps`` per env and returns the filled buffer.
+
+    It keeps the current observations between rollouts, and the env's episode statistics (raw
+    returns and lengths, recorded before any shaping or normalization) in ``episode_returns``.
+    """
+
+    def __init__(self, envs: VectorEnv, policy: ActorCritic, n_steps: int, seed: int, stats_window: int = 100):
+        self.envs = envs
+        self.policy = policy
+        self.n_steps = n_steps
+        self.n_envs = envs.num_envs
+        space = envs.single_observation_space
+        obs_dtype = _TORCH_DTYPES.get(np.dtype(space.dtype), torch.from_numpy(np.zeros(0, space.dtype)).dtype)
+        head = policy.head
+        shape = (n_steps, self.n_envs)
+        self.rollout = Rollout(
+            obs=torch.zeros(*shape, *space.shape, dtype=obs_dtype),
+            actions=torch.zeros(*shape, *head.action_shape, dtype=head.action_dtype),
+            log_probs=torch.zeros(shape),
+            values=torch.zeros(shape),
+            rewards=torch.zeros(shape),
+            terminated=torch.zeros(shape, dtype=torch.bool),
+            truncated=torch.zeros(shape, dtype=torch.bool),
+            valid=torch.zeros(shape, dtype=torch.bool),
+            last_values=torch.zeros(self.n_envs),
+        )
+        self._obs_np = self.rollout.obs.numpy()
+        self._rewards_np = self.rollout.rewards.numpy()
+        self._terminated_np = self.rollout.terminated.numpy()
+        self._truncated_np = self.rollout.truncated.numpy()
+        self._valid_np = self.rollout.valid.numpy()
+        obs, _ = envs.reset(seed=seed)
+        self._obs = torch.zeros(self.n_envs, *space.shape, dtype=obs_dtype)
+        self._obs.numpy()[:] = obs
+        self._prev_done = np.zeros(self.n_envs, dtype=bool)
+        self.episode_returns: deque[float] = deque(maxlen=stats_window)
+        self.episode_lengths: deque[int] = deque(maxlen=stats_window)
+        self.episodes = 0
+
+    def collect(self) -> Rollout:
+        """Run ``n_steps`` vector steps with the current policy."""
+        buf, envs, policy, head = self.rollout, self.envs, self.policy, self.policy.head
+        obs = self._obs
+        device = next(policy.parameters()).device
+        for t in range(self.n_steps):
+            self._obs_np[t] = obs.numpy()
+            actions, log_probs, values = policy.act(obs.to(device))
+            next_obs, rewards, terminated, truncated, infos = envs.step(head.to_env(actions))
+            buf.actions[t] = actions
+            buf.log_probs[t] = log_probs
+            buf.values[t] = values
+            self._rewards_np[t] = rewards
+            self._terminated_np[t] = terminated
+            self._truncated_np[t] = truncated
+            self._valid_np[t] = ~self._prev_done
+            self._prev_done = terminated | truncated
+            obs.numpy()[:] = next_obs
+            if "_episode" in infos:
+                self._record_episodes(infos)
+        buf.last_values[:] = policy.predict_values(obs.to(device))
+        return buf
+
+    def _record_episodes(self, infos: dict) -> None:
+        done = infos["_episode"]
+        returns = infos["episode"]["r"][done]
+        lengths = infos["episode"]["l"][done]
+        self.episode_returns.extend(float(r) for r in returns)
+        self.episode_lengths.extend(int(n) for n in lengths)
+        self.episodes += len(returns)
+
+    @property
+    def steps_per_rollout(self) -> int:
+        return self.n_steps * self.n_envs
+
+
+class TrainingBatch(dict):
+    """Named, equally long tensors (obs, actions, advantages, ...) of the valid steps of a rollout."""
+
+    def __len__(self) -> int:
+        return len(next(iter(self.values())))
+
+    def __getattr__(self, name: str) -> Tensor:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def minibatches(self, batch_size: int, generator: torch.Generator | None = None):
+        """Shuffled minibatches of ``batch_size`` (the last may be smaller); the whole batch when it fits."""
+        n = len(self)
+        if batch_size >= n:  # full-batch gradient: order is irrelevant, skip the gather
+            yield self
+            return
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n, batch_size):
+            index = order[start : start + batch_size]
+            yield TrainingBatch({key: value[index] for key, value in self.items()})
