@@ -17,8 +17,17 @@ from torch.nn import functional as F
 from utils.distributions import ActionHead, make_action_head
 from utils.errors import ConfigError
 
+def fast_tanh(x: Tensor) -> Tensor:
+    """tanh(x) as 2*sigmoid(2x) - 1 (same values to 2e-7).
+
+    On the CPU builds measured here ``torch.tanh`` is ~9x slower than ``torch.sigmoid`` (75 vs 8 us on
+    256x128); with it, the activations were 40% of a CartPole PPO gradient step.
+    """
+    return torch.sigmoid(2 * x) * 2 - 1
+
+
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "tanh": torch.tanh,
+    "tanh": fast_tanh,
     "relu": F.relu,
     "elu": F.elu,
     "gelu": F.gelu,
@@ -107,7 +116,8 @@ class MLPActorCritic(ActorCritic):
         h = h.view(x.shape[0], 2, -1).transpose(0, 1)  # (tower, batch, hidden)
         for weight, bias in zip(self.hidden_weights, self.hidden_biases):
             h = self.activation(torch.baddbmm(bias, h, weight))
-        return self.policy_layer(h[0]), self.value_layer(h[1]).squeeze(-1)
+        actor, critic = h.unbind(0)  # one backward op for both, where indexing would take two
+        return self.policy_layer(actor), self.value_layer(critic).squeeze(-1)
 
 
 def _channels_first_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:

@@ -22,6 +22,8 @@ RUNS_DIR = Path("runs")
 LATEST = "@latest-run"
 CHECKPOINT_FORMAT = "gymnasium-solver/1"
 _ID_ALPHABET = string.ascii_lowercase + string.digits
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def new_run_id() -> str:
@@ -32,6 +34,7 @@ def new_run_id() -> str:
 def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp's 0600 would make run files private to their creator
     try:
         with os.fdopen(fd, mode) as handle:
             write(handle)

@@ -1,0 +1,110 @@
+"""``runs/<id>/logs/metrics.csv``: ``env_steps`` then one column per metric, one row per log call.
+
+Rows are appended and flushed as they come, so a crash loses nothing already logged. A metric that
+first appears later (eval/* after the first evaluation) widens the header: the file is rewritten once,
+atomically, with the earlier rows padded, and appending resumes.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pytorch_lightning.loggers.logger import Logger
+from pytorch_lightning.utilities import rank_zero_only
+
+from .plots import METRICS_CSV, STEP_COLUMN
+
+
+class CsvMetricsLogger(Logger):
+    """Lightning logger writing every ``log_metrics`` call as one CSV row."""
+
+    def __init__(self, run_dir: Path):
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / METRICS_CSV
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._columns = [STEP_COLUMN]
+        if self.path.is_file() and self.path.stat().st_size:
+            # Resuming into an existing run folder: keep its columns and append.
+            with open(self.path, newline="", encoding="utf-8") as handle:
+                self._columns = next(csv.reader(handle))
+        self._known = set(self._columns)
+        self._file = None
+        self._writer = None
+
+    @property
+    def name(self) -> str:
+        return "csv"
+
+    @property
+    def version(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def save_dir(self) -> str:
+        return str(self.path.parent)
+
+    @property
+    def log_dir(self) -> str:
+        return str(self.path.parent)
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        """The run's config.json already holds the hyperparameters."""
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        new = [key for key in metrics if key not in self._known]
+        if new:
+            self._widen(new)
+        if self._writer is None:
+            self._open()
+        step = metrics.get("time/env_steps", "") if step is None else step
+        self._writer.writerow([step, *(_cell(metrics.get(key, "")) for key in self._columns[1:])])
+        self._file.flush()
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = self._writer = None
+
+    def _open(self) -> None:
+        fresh = not self.path.is_file() or not self.path.stat().st_size
+        self._file = open(self.path, "a", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._file)
+        if fresh:
+            self._writer.writerow(self._columns)
+
+    def _widen(self, new: list[str]) -> None:
+        """Rewrite the file under the widened header (temp file + os.replace), earlier rows padded."""
+        self._close()
+        self._columns += new
+        self._known.update(new)
+        if not self.path.is_file():
+            return
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".metrics.", suffix=".csv")
+        try:
+            with open(self.path, newline="", encoding="utf-8") as src, os.fdopen(fd, "w", newline="", encoding="utf-8") as dst:
+                rows = csv.reader(src)
+                next(rows, None)
+                writer = csv.writer(dst)
+                writer.writerow(self._columns)
+                padding = [""] * len(new)
+                writer.writerows(row + padding for row in rows)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def _cell(value: Any) -> Any:
+    """Plain numbers as they are (csv writes floats round-trip exact); tensors and numpy scalars as float."""
+    return value if type(value) in (float, int, str) else float(value)
