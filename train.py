@@ -162,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
             config = replace_config(config_from_dict(run.load_config_dict()), overrides)
         else:
             config = resolve_config(args, overrides)
+        from utils.environment import check_env_config
+
+        check_env_config(config)
         results = train(config, quiet=args.quiet, resume_run=args.resume)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -33,11 +33,12 @@ from .sparkline import sparkline
 WIDTH = 100
 NAMESPACE_ORDER = ("train", "eval", "time")
 OUT_OF_BOUNDS = "bold yellow"
-TREND_WIDTH = 32
+TREND_WIDTH = 32  # at most; narrower terminals get a shorter trend column
 BAR_WIDTH = 40
-# (header, width, alignment) of each column
-COLUMNS = (("", 5, "<"), ("metric", 20, "<"), ("value", 11, ">"), ("change", 11, ">"), ("trend", TREND_WIDTH, "<"))
-TABLE_WIDTH = sum(width + 3 for _, width, _ in COLUMNS) + 1
+# (header, width, alignment) of the columns before the trend
+FIXED_COLUMNS = (("", 5, "<"), ("metric", 20, "<"), ("value", 11, ">"), ("change", 11, ">"))
+FIXED_WIDTH = sum(width + 3 for _, width, _ in FIXED_COLUMNS) + 4  # + the trend column's padding and edge
+Columns = tuple[tuple[str, int, str], ...]
 # Lines around the rows: title, top edge, header, header rule, bottom edge, two footer lines.
 _FRAME_LINES = 7
 
@@ -171,7 +172,8 @@ class ConsoleTableLogger(Logger):
     def _draw_live(self, now: float) -> None:
         if self._live is None:
             self._start_live()
-        self._live.update(self.render(max_height=self._live.console.size.height - 1), refresh=True)
+        width, height = self._live.console.size
+        self._live.update(self.render(max_height=height - 1, width=width), refresh=True)
         self._last_draw = now
         self._dirty = False
 
@@ -180,7 +182,7 @@ class ConsoleTableLogger(Logger):
         console = Console()
         if not console.is_terminal:
             console.width = WIDTH
-        console.print(self.render(), "")
+        console.print(self.render(width=console.width), "")
         sys.stdout.flush()
         self._last_draw = now
         self._dirty = False
@@ -225,30 +227,41 @@ class ConsoleTableLogger(Logger):
         keys = [key for key in self.history if self.spec[key].show]
         return sorted(keys, key=lambda k: (_namespace_rank(_namespace(k)), self.spec.sort_key(k)))
 
-    def render(self, max_height: int | None = None) -> RenderableType:
-        """The table and its progress footer; rows that would exceed ``max_height`` lines are left out."""
+    def _is_key_metric(self, key: str) -> bool:
+        spec = self.spec[key]
+        return spec.summary or spec.highlight is not None
+
+    def render(self, max_height: int | None = None, width: int = WIDTH) -> RenderableType:
+        """The table and its progress footer, at most ``width`` columns wide (trend column shortened first);
+        rows that would exceed ``max_height`` lines are left out, key metrics last."""
+        trend_width = max(8, min(TREND_WIDTH, width - FIXED_WIDTH))
+        columns: Columns = (*FIXED_COLUMNS, ("trend", trend_width, "<"))
         keys = self._rows()
         hidden = 0
         if max_height is not None:
             sections = len({_namespace(k) for k in keys})
             room = max(1, max_height - _FRAME_LINES - (sections - 1))
             if len(keys) > room:
-                hidden = len(keys) - (room - 1)
-                keys = keys[: room - 1]
-        lines = [[Segment(f"{self.title:^{TABLE_WIDTH}}".rstrip(), _style("bold"))]] if self.title else []
-        lines += [_rule("╭", "┬", "╮"), _row([(name, "dim") for name, _, _ in COLUMNS]), _rule("├", "┼", "┤")]
+                # Keep the key metrics (summary or highlighted ones) first, then the rest in table order.
+                ranked = sorted(range(len(keys)), key=lambda i: (not self._is_key_metric(keys[i]), i))
+                kept = sorted(ranked[: room - 1])
+                hidden = len(keys) - len(kept)
+                keys = [keys[i] for i in kept]
+        table_width = FIXED_WIDTH + trend_width
+        lines = [[Segment(f"{self.title:^{table_width}}".rstrip(), _style("bold"))]] if self.title else []
+        lines += [_rule(columns, "╭┬╮"), _row(columns, [(name, "dim") for name, _, _ in columns]), _rule(columns, "├┼┤")]
         for index, key in enumerate(keys):
             namespace = _namespace(key)
-            if index and namespace != _namespace(keys[index - 1]):
-                lines.append(_rule("├", "┼", "┤"))
             first = index == 0 or namespace != _namespace(keys[index - 1])
-            lines.append(_row([(namespace if first else "", "bold"), *self._cells(key)]))
+            if first and index:
+                lines.append(_rule(columns, "├┼┤"))
+            lines.append(_row(columns, [(namespace if first else "", "bold"), *self._cells(key, trend_width)]))
         if hidden:
-            lines.append(_row([("", ""), (f"… {hidden} more rows", "dim")]))
-        lines.append(_rule("╰", "┴", "╯"))
+            lines.append(_row(columns, [("", ""), (f"… {hidden} more rows", "dim")]))
+        lines.append(_rule(columns, "╰┴╯"))
         return _Lines(lines + self._footer())
 
-    def _cells(self, key: str) -> list[tuple[str, str]]:
+    def _cells(self, key: str, trend_width: int) -> list[tuple[str, str]]:
         spec = self.spec[key]
         name = key.split("/", 1)[-1]
         series = self.history[key]
@@ -262,7 +275,7 @@ class ConsoleTableLogger(Logger):
             cells.append((f"{arrow} {spec.format(abs(delta))}" if delta else arrow, delta_style(delta, spec.higher_is_better)))
         else:
             cells.append(("", ""))
-        cells.append((sparkline(list(series), TREND_WIDTH), "cyan"))
+        cells.append((sparkline(list(series), trend_width), "cyan"))
         return cells
 
     def _footer(self) -> list[list[Segment]]:
@@ -319,14 +332,16 @@ def _style(definition: str) -> Style | None:
     return Style.parse(definition) if definition else None  # Style.parse is lru-cached by rich
 
 
-def _rule(left: str, middle: str, right: str) -> list[Segment]:
-    return [Segment(left + middle.join("─" * (width + 2) for _, width, _ in COLUMNS) + right)]
+def _rule(columns: Columns, corners: str) -> list[Segment]:
+    """A horizontal rule; ``corners`` is the left, middle and right junction, e.g. ``"├┼┤"``."""
+    left, middle, right = corners
+    return [Segment(left + middle.join("─" * (width + 2) for _, width, _ in columns) + right)]
 
 
-def _row(cells: list[tuple[str, str]]) -> list[Segment]:
+def _row(columns: Columns, cells: list[tuple[str, str]]) -> list[Segment]:
     """One table row; missing trailing cells are blank, long text is cut with an ellipsis."""
     segments = [Segment("│ ")]
-    for index, (_, width, align) in enumerate(COLUMNS):
+    for index, (_, width, align) in enumerate(columns):
         text, style = cells[index] if index < len(cells) else ("", "")
         if len(text) > width:
             text = text[: width - 1] + "…"

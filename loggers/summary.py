@@ -19,7 +19,7 @@ from .metrics_spec import load_metrics_spec
 from .plots import METRICS_CSV, PLOT_NAME, read_metrics_csv
 from .sparkline import sparkline
 
-SPARK_WIDTH = 40
+SPARK_WIDTH = 40  # at most; narrower terminals get shorter sparklines
 
 
 def format_duration(seconds: float) -> str:
@@ -76,7 +76,7 @@ def _history_from_csv(run_dir: Path) -> dict[str, list[float]]:
     return {key: [v for v in values if not math.isnan(v)] for key, values in read_metrics_csv(path).items()}
 
 
-def _trends(history: dict[str, list[float]]) -> Table:
+def _trends(history: dict[str, list[float]], width: int) -> Table:
     spec = load_metrics_spec()
     table = Table.grid(padding=(0, 2))
     for key in spec.keys():
@@ -84,7 +84,7 @@ def _trends(history: dict[str, list[float]]) -> Table:
         if not spec[key].summary or not values:
             continue
         fmt = spec[key].format
-        table.add_row(key, Text(sparkline(values, SPARK_WIDTH), style="cyan"), f"{fmt(values[0])} → {fmt(values[-1])}")
+        table.add_row(key, Text(sparkline(values, width), style="cyan"), f"{fmt(values[0])} → {fmt(values[-1])}")
     return table
 
 
@@ -118,14 +118,15 @@ def print_summary(
     for verb, script in (("play", "play.py"), ("inspect", "inspector.py"), ("publish", "publish.py")):
         facts.add_row(verb, Text(f"python {script} --run-id {run_id}", style="bold"))
 
-    body = Table.grid()
-    body.add_row(facts)
-    trends = _trends(history)
-    if trends.row_count:
-        body.add_row("")
-        body.add_row(trends)
     console = Console()
     if not console.is_terminal:
         console.width = 100
+    body = Table.grid()
+    body.add_row(facts)
+    # Room left beside the metric name (24), the first -> last range (~17), paddings and the panel edges.
+    trends = _trends(history, max(10, min(SPARK_WIDTH, console.width - 50)))
+    if trends.row_count:
+        body.add_row("")
+        body.add_row(trends)
     title = f"{results['config_id']} · seed {results.get('seed')} · {run_id}"
     console.print(Panel(body, title=title, title_align="left", expand=False, border_style=style.split()[-1]))

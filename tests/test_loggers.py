@@ -32,9 +32,9 @@ def table(**kwargs) -> ConsoleTableLogger:
     return ConsoleTableLogger(**{**defaults, **kwargs})
 
 
-def render_text(logger: ConsoleTableLogger, width: int = 200) -> str:
-    console = Console(width=width, file=io.StringIO(), color_system=None)
-    console.print(logger.render())
+def render_text(logger: ConsoleTableLogger, width: int = 100) -> str:
+    console = Console(width=300, file=io.StringIO(), color_system=None)  # wide: any overflow would show
+    console.print(logger.render(width=width))
     return console.file.getvalue()
 
 
@@ -139,9 +139,10 @@ def test_rendered_table_fits_100_columns():
     metrics["train/an_unusually_long_metric_name_from_a_plugin"] = 1e9
     for step in range(300):
         logger.log_metrics({k: v + step for k, v in metrics.items()}, step=step * 1_000_000)
-    widths = [len(line) for line in render_text(logger, width=300).splitlines()]
-    assert max(widths) <= 100
-    assert len(widths) > 30
+    for width in (100, 80):
+        widths = [len(line) for line in render_text(logger, width).splitlines()]
+        assert max(widths) <= width
+        assert len(widths) > 30
 
 
 def test_non_tty_appends_plain_blocks_without_cursor_codes(capsys):

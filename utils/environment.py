@@ -76,6 +76,12 @@ def make_env_fn(config: Any, render_mode: str | None = None) -> Callable[[], gym
     return thunk
 
 
+def check_env_config(config: Any) -> None:
+    """Build (and close) one env, so a bad env id, env_kwargs or wrapper is reported before training
+    imports Lightning and starts workers."""
+    make_env_fn(config)().close()
+
+
 def build_vec_env(
     config: Any,
     n_envs: int,

@@ -1,0 +1,225 @@
+#!/usr/bin/env python
+"""Benchmark this project's agents: learning speed, and speed against SB3 or a pure-PyTorch reference.
+
+    python scripts/benchmark.py CartPole-v1:ppo Acrobot-v1:ppo --seeds 3
+    python scripts/benchmark.py CartPole-v1:ppo --vs sb3 --seeds 3 --json bench.json
+    python scripts/benchmark.py CartPole-v1:ppo --vs reference
+
+Every run is a fresh child process (scripts/_bench_worker.py) in a temporary folder, so its wall time
+and peak RSS are its own and no run folders are left behind. Seeds are the config's seed + 0..N-1.
+With ``--vs``, runs alternate (ours, theirs, ours, theirs, ...) so that drift in machine load hits
+both sides alike. Medians are over seeds; "to threshold" medians are over the runs that reached it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WORKER = Path(__file__).resolve().parent / "_bench_worker.py"
+sys.path.insert(0, str(REPO_ROOT))
+
+from _bench_worker import sb3_ppo_kwargs  # noqa: E402  (this folder is on sys.path: no package)
+from utils.config import Config, load_config, parse_config_id  # noqa: E402  (needs the repo on sys.path)
+from utils.errors import UserError  # noqa: E402
+
+REFERENCE_CONFIG_ID = "CartPole-v1:ppo"  # the only config scripts/reference_ppo.py reproduces
+
+#: (row key, label, decimals) of the per-side medians, in table order
+METRICS: tuple[tuple[str, str, int], ...] = (
+    ("train_sps", "train env steps/s (no eval)", 0),
+    ("sps", "env steps/s incl. eval", 0),
+    ("solved_at_steps", "env steps to threshold", 0),
+    ("solve_s", "wall s to threshold", 2),
+    ("final_eval_reward", "final eval reward", 1),
+    ("wall_s", "wall s", 2),
+    ("eval_s", "eval s", 2),
+    ("peak_rss_mb", "peak RSS MB", 0),
+    ("setup_s", "start-up s (imports, build)", 2),
+)
+
+
+class BenchmarkError(Exception):
+    """A child run failed; the message carries the end of its output."""
+
+
+# -- running ----------------------------------------------------------------------------------------------
+def run_child(side: str, config: Config, seed: int) -> dict[str, Any]:
+    """One run in a fresh process whose working directory is a temporary folder; returns its row."""
+    with tempfile.TemporaryDirectory(prefix="benchmark-") as tmp:
+        out = Path(tmp) / "row.json"
+        command = [sys.executable, str(WORKER), side, config.config_id, str(seed), str(config.max_timesteps), str(out)]
+        proc = subprocess.run(command, cwd=tmp, capture_output=True, text=True)
+        if proc.returncode != 0 or not out.exists():
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+            raise BenchmarkError(f"{side} run of {config.config_id} (seed {seed}) failed "
+                                 f"with exit {proc.returncode}:\n{tail}")
+        return json.loads(out.read_text())
+
+
+def describe(row: dict[str, Any]) -> str:
+    """A one-line progress report of a finished run."""
+    outcome = (f"solved at {row['solved_at_steps']:,} steps, {row['solve_s']:.1f} s" if row["solved"]
+               else f"not solved, final eval {row['final_eval_reward']}")
+    return (f"{row['side']:>9} {row['config_id']} seed {row['seed']}: {outcome}; "
+            f"{row['train_sps']:,.0f} train steps/s, {row['peak_rss_mb']:.0f} MB")
+
+
+def make_plan(configs: list[Config], n_seeds: int, vs: str | None) -> list[tuple[str, Config, int]]:
+    """``(side, config, seed)`` in run order: per config and seed, ours then theirs."""
+    sides = ("ours", vs) if vs else ("ours",)
+    return [(side, config, config.seed + i) for config in configs for i in range(n_seeds) for side in sides]
+
+
+def run_all(plan: list[tuple[str, Config, int]]) -> list[dict[str, Any]]:
+    """Run the plan in order, reporting each run as it finishes."""
+    rows = []
+    for index, (side, config, seed) in enumerate(plan, 1):
+        rows.append(run_child(side, config, seed))
+        print(f"[{index}/{len(plan)}] {describe(rows[-1])}", flush=True)
+    return rows
+
+
+# -- statistics -------------------------------------------------------------------------------------------
+def median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians of one side's runs of one config, and how many of them reached the threshold."""
+    first = rows[0]
+    summary = {key: first[key] for key in ("side", "config_id", "env_id", "algo_id")}
+    summary.update(runs=len(rows), solved=sum(bool(row["solved"]) for row in rows))
+    summary.update({key: median([row[key] for row in rows]) for key, _, _ in METRICS})
+    return summary
+
+
+def ratios(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, float | None]:
+    """ours / theirs for every metric; None where either median is missing or theirs is 0."""
+    return {key: None if ours[key] is None or not theirs[key] else ours[key] / theirs[key] for key, _, _ in METRICS}
+
+
+def group(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Rows by (config_id, side), in first-seen order."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["config_id"], row["side"]), []).append(row)
+    return groups
+
+
+# -- output -----------------------------------------------------------------------------------------------
+def fmt(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def format_table(headers: list[str], body: list[list[str]]) -> str:
+    """A plain-text table: first column left-aligned, the others right-aligned."""
+    widths = [max(len(line[i]) for line in [headers, *body]) for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    return "\n".join([line(headers), "  ".join("-" * w for w in widths), *(line(cells) for cells in body)])
+
+
+def learning_table(summaries: list[dict[str, Any]]) -> str:
+    headers = ["env", "algo", "solved", "steps to threshold", "s to threshold", "final eval reward", "wall s"]
+    body = [
+        [s["env_id"], s["algo_id"], f"{s['solved']}/{s['runs']}", fmt(s["solved_at_steps"], 0),
+         fmt(s["solve_s"], 2), fmt(s["final_eval_reward"], 1), fmt(s["wall_s"], 2)]
+        for s in summaries
+    ]
+    return format_table(headers, body)
+
+
+def comparison_table(ours: dict[str, Any], theirs: dict[str, Any], ratio: dict[str, float | None]) -> str:
+    other = theirs["side"]
+    headers = [f"{ours['config_id']} (medians)", "ours", other, f"ours/{other}"]
+    body = [["solved", f"{ours['solved']}/{ours['runs']}", f"{theirs['solved']}/{theirs['runs']}", ""]]
+    body += [[label, fmt(ours[key], digits), fmt(theirs[key], digits), fmt(ratio[key], 2)]
+             for key, label, digits in METRICS]
+    return format_table(headers, body)
+
+
+def report(rows: list[dict[str, Any]], vs: str | None) -> tuple[str, dict[str, Any]]:
+    """The printed tables and the JSON document for ``rows``."""
+    groups = group(rows)
+    summaries = [summarize(group_rows) for group_rows in groups.values()]
+    if not vs:
+        return learning_table(summaries), {"runs": rows, "summaries": summaries}
+    by_key = {(s["config_id"], s["side"]): s for s in summaries}
+    tables, comparisons = [], []
+    for config_id in dict.fromkeys(row["config_id"] for row in rows):
+        ours, theirs = by_key[(config_id, "ours")], by_key[(config_id, vs)]
+        ratio = ratios(ours, theirs)
+        tables.append(comparison_table(ours, theirs, ratio))
+        comparisons.append({"config_id": config_id, "vs": vs, "ratios": ratio})
+    return "\n\n".join(tables), {"runs": rows, "summaries": summaries, "comparisons": comparisons}
+
+
+# -- command line -----------------------------------------------------------------------------------------
+def positive_int(text: str) -> int:
+    try:
+        value = int(float(text))  # accepts 1e5
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("configs", nargs="+", metavar="CONFIG_ID", help="e.g. CartPole-v1:ppo")
+    parser.add_argument("--seeds", type=positive_int, default=3, help="runs per config and side (default 3)")
+    parser.add_argument("--max-steps", type=positive_int, help="env step budget (default: the config's)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write per-run rows and medians here")
+    parser.add_argument("--vs", choices=("sb3", "reference"), help="compare with SB3 or scripts/reference_ppo.py")
+    return parser.parse_args(argv)
+
+
+def load_configs(args: argparse.Namespace) -> list[Config]:
+    """The configs to run, checked up front so a bad id fails before any run starts."""
+    overrides = {} if args.max_steps is None else {"max_timesteps": args.max_steps}
+    configs = [load_config(*parse_config_id(config_id), overrides) for config_id in args.configs]
+    for config in configs:
+        if args.vs == "sb3":
+            sb3_ppo_kwargs(config)  # raises UserError for what SB3's PPO cannot do
+        if args.vs == "reference" and config.config_id != REFERENCE_CONFIG_ID:
+            raise UserError(f"--vs reference: the reference only implements {REFERENCE_CONFIG_ID}, "
+                            f"not {config.config_id}")
+    return configs
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        configs = load_configs(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        rows = run_all(make_plan(configs, args.seeds, args.vs))
+    except BenchmarkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    table, document = report(rows, args.vs)
+    print(f"\n{table}")
+    if args.json:
+        max_steps = {config.config_id: config.max_timesteps for config in configs}
+        document = {"vs": args.vs, "seeds": args.seeds, "max_steps": max_steps, **document}
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

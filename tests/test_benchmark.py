@@ -1,0 +1,180 @@
+"""scripts/benchmark.py and its helpers: SB3 translation, statistics, tables, input errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+
+import benchmark  # noqa: E402
+from _bench_worker import EvalClock, make_row, sb3_ppo_kwargs  # noqa: E402
+from reference_ppo import Hyperparams  # noqa: E402
+from utils.config import load_config  # noqa: E402
+from utils.errors import UserError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cartpole():
+    return load_config("CartPole-v1", "ppo")
+
+
+def fake_row(side: str, seed: int, solved_at: int | None, train_sps: float, **extra) -> dict:
+    row = {
+        "side": side, "config_id": "CartPole-v1:ppo", "env_id": "CartPole-v1", "algo_id": "ppo", "seed": seed,
+        "env_steps": solved_at or 100_000, "wall_s": 10.0, "eval_s": 1.0, "train_sps": train_sps,
+        "sps": train_sps * 0.9, "solved": solved_at is not None, "solved_at_steps": solved_at,
+        "solve_s": None if solved_at is None else solved_at / 5000, "final_eval_reward": 500.0,
+        "peak_rss_mb": 400.0, "setup_s": 5.0,
+    }
+    return {**row, **extra}
+
+
+# -- SB3 translation --------------------------------------------------------------------------------------
+def test_sb3_kwargs_translate_cartpole(cartpole):
+    kwargs = sb3_ppo_kwargs(cartpole)
+    # SB3's progress_remaining goes 1 -> 0: lin_0.001 is 0.001 at the start and half of it midway.
+    assert kwargs["learning_rate"](1.0) == pytest.approx(0.001)
+    assert kwargs["learning_rate"](0.5) == pytest.approx(0.0005)
+    assert kwargs["learning_rate"](0.0) == 0.0
+    assert kwargs["clip_range"](1.0) == pytest.approx(0.2)
+    assert kwargs["clip_range"](0.25) == pytest.approx(0.05)
+    expected = {
+        "n_steps": 32, "batch_size": 256, "n_epochs": 20, "gamma": 0.98, "gae_lambda": 0.8, "ent_coef": 0.0,
+        "vf_coef": 0.5, "max_grad_norm": 0.5, "normalize_advantage": True, "target_kl": None,
+        "clip_range_vf": None, "device": "cpu",
+    }
+    assert {key: kwargs[key] for key in expected} == expected
+    policy_kwargs = kwargs["policy_kwargs"]
+    assert policy_kwargs["net_arch"] == {"pi": [64, 64], "vf": [64, 64]}
+    import torch
+
+    assert policy_kwargs["activation_fn"] is torch.nn.Tanh
+    assert policy_kwargs["optimizer_kwargs"] == {"eps": 1e-5, "weight_decay": 0.0}
+
+
+def test_sb3_accepts_the_translation(cartpole):
+    sb3 = pytest.importorskip("stable_baselines3")
+    from stable_baselines3.common.env_util import make_vec_env
+
+    model = sb3.PPO("MlpPolicy", make_vec_env("CartPole-v1", 8), **sb3_ppo_kwargs(cartpole))
+    assert model.n_envs * model.n_steps == 256
+    assert model.clip_range(1.0) == pytest.approx(0.2)
+    assert model.policy.optimizer.param_groups[0]["eps"] == 1e-5
+    assert [layer.out_features for layer in model.policy.mlp_extractor.policy_net if hasattr(layer, "out_features")] == [64, 64]
+
+
+def test_sb3_kwargs_reject_what_sb3_cannot_do(cartpole):
+    with pytest.raises(UserError, match="only PPO"):
+        sb3_ppo_kwargs(load_config("CartPole-v1", "reinforce"))
+    with pytest.raises(UserError, match="constant ent_coef"):
+        sb3_ppo_kwargs(load_config("CartPole-v1", "ppo", {"ent_coef": "lin_0.01"}))
+
+
+def test_reference_does_the_cartpole_config(cartpole):
+    hp = Hyperparams()
+    config = load_config("CartPole-v1", "ppo")
+    assert (hp.n_envs, hp.n_steps, hp.batch_size, hp.n_epochs) == (
+        config.n_envs, config.n_steps, config.batch_size, config.n_epochs)
+    assert (hp.gamma, hp.gae_lambda, hp.max_grad_norm, hp.adam_eps) == (
+        config.gamma, config.gae_lambda, config.max_grad_norm, config.optimizer_eps)
+    assert config.policy_lr == f"lin_{hp.lr}" and config.clip_range == f"lin_{hp.clip_range}"
+    assert (hp.eval_freq, hp.eval_episodes, hp.max_steps) == (config.eval_freq, config.eval_episodes,
+                                                              config.max_timesteps)
+    assert config.hidden_dims == (hp.hidden, hp.hidden) and config.activation == "tanh"
+    assert config.schedule("ent_coef").start == 0.0 and config.schedule("vf_coef").start == hp.vf_coef
+
+
+# -- measurements and statistics --------------------------------------------------------------------------
+def test_make_row_finds_the_first_eval_at_threshold(cartpole):
+    clock = EvalClock(started=0.0, eval_s=2.0, history=[(5000, 100.0, 1.0), (10000, 480.0, 3.0), (15000, 490.0, 4.0)])
+    row = make_row("ours", cartpole, 15000, 6.0, clock, 475.0)
+    assert (row["solved"], row["solved_at_steps"], row["solve_s"]) == (True, 10000, 3.0)
+    assert row["train_sps"] == pytest.approx(15000 / 4.0)
+    assert row["sps"] == pytest.approx(15000 / 6.0)
+    assert row["final_eval_reward"] == 490.0
+    unsolved = make_row("ours", cartpole, 15000, 6.0, clock, 500.0)
+    assert (unsolved["solved"], unsolved["solved_at_steps"], unsolved["solve_s"]) == (False, None, None)
+
+
+def test_summarize_takes_medians_over_solved_runs():
+    rows = [fake_row("ours", 42, 20000, 4000.0), fake_row("ours", 43, None, 5000.0),
+            fake_row("ours", 44, 30000, 6000.0)]
+    summary = benchmark.summarize(rows)
+    assert (summary["runs"], summary["solved"]) == (3, 2)
+    assert summary["train_sps"] == 5000.0
+    assert summary["solved_at_steps"] == 25000.0  # median of the two solved runs
+    assert summary["solve_s"] == pytest.approx(5.0)
+
+
+def test_ratios_are_ours_over_theirs_and_none_when_missing():
+    ours = benchmark.summarize([fake_row("ours", 42, 20000, 6000.0)])
+    theirs = benchmark.summarize([fake_row("sb3", 42, None, 2000.0)])
+    ratio = benchmark.ratios(ours, theirs)
+    assert ratio["train_sps"] == pytest.approx(3.0)
+    assert ratio["solved_at_steps"] is None
+    assert ratio["peak_rss_mb"] == pytest.approx(1.0)
+
+
+def test_comparison_report_tables_and_json():
+    rows = [fake_row("ours", 42, 20000, 6000.0), fake_row("sb3", 42, 25000, 2000.0),
+            fake_row("ours", 43, 30000, 4000.0), fake_row("sb3", 43, None, 3000.0)]
+    table, document = benchmark.report(rows, "sb3")
+    lines = table.splitlines()
+    assert lines[0].split()[-3:] == ["ours", "sb3", "ours/sb3"]
+    assert next(line for line in lines if line.startswith("solved")).split()[1:] == ["2/2", "1/2"]
+    assert next(line for line in lines if line.startswith("train env steps/s")).split()[-3:] == [
+        "5,000", "2,500", "2.00"]
+    assert document["comparisons"][0]["ratios"]["solved_at_steps"] == pytest.approx(25000 / 25000)
+    assert len(document["runs"]) == 4 and len(document["summaries"]) == 2
+
+
+def test_learning_report_has_one_row_per_config():
+    rows = [fake_row("ours", 42, 20000, 6000.0), fake_row("ours", 43, None, 4000.0)]
+    table, document = benchmark.report(rows, None)
+    assert table.splitlines()[2].split()[:4] == ["CartPole-v1", "ppo", "1/2", "20,000"]
+    assert "comparisons" not in document
+
+
+def test_plan_alternates_sides_per_seed(cartpole):
+    plan = benchmark.make_plan([cartpole], 2, "sb3")
+    assert [(side, seed) for side, _, seed in plan] == [("ours", 42), ("sb3", 42), ("ours", 43), ("sb3", 43)]
+
+
+# -- command line -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["Nope-v0:ppo"], "unknown config"),
+        (["CartPole-v1"], "must have the form"),
+        (["CartPole-v1:reinforce", "--vs", "sb3"], "only PPO"),
+        (["Acrobot-v1:ppo", "--vs", "reference"], "only implements CartPole-v1:ppo"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
+    assert benchmark.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv", [["CartPole-v1:ppo", "--seeds", "0"], ["CartPole-v1:ppo", "--vs", "cleanrl"], []])
+def test_bad_arguments_exit_2(argv):
+    with pytest.raises(SystemExit) as exc:
+        benchmark.main(argv)
+    assert exc.value.code == 2
+
+
+@pytest.mark.slow
+def test_end_to_end_against_sb3(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "bench.json"
+    assert benchmark.main(["CartPole-v1:ppo", "--vs", "sb3", "--seeds", "1", "--max-steps", "5120",
+                           "--json", str(out)]) == 0
+    document = json.loads(out.read_text())
+    assert [row["side"] for row in document["runs"]] == ["ours", "sb3"]
+    assert all(row["eval_history"] and row["env_steps"] >= 5000 for row in document["runs"])
+    assert "ours/sb3" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == [out]  # the runs went to temporary folders

@@ -1,0 +1,199 @@
+"""The command lines: bad input is one clear ``error:`` line on stderr (exit 2, no traceback); play works.
+
+Everything runs as a subprocess from a temporary directory, as a user would run it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 300  # a hang guard only
+
+
+def run_script(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "VIBES_DISABLE_SESSION_LOGS": "1"}
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / script), *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT,
+    )
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    """The single stderr line of a rejected command, checked for the common contract."""
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:"), lines[0]
+    return lines[0]
+
+
+# --------------------------------------------------------------------------------------------------------
+# train.py
+
+
+def test_unknown_env(tmp_path):
+    result = run_script("train.py", "Foo-v0:ppo", cwd=tmp_path)
+    line = one_error_line(result)
+    assert result.returncode == 2
+    assert "Foo-v0" in line and "CartPole-v1" in line  # lists the available configs
+    assert not (tmp_path / "runs").exists()  # nothing created for a rejected command
+
+
+def test_unknown_env_close_to_a_known_one_suggests_it(tmp_path):
+    line = one_error_line(run_script("train.py", "CartPole-v2:ppo", cwd=tmp_path))
+    assert "did you mean 'CartPole-v1'" in line
+
+
+def test_unknown_variant_lists_the_variants(tmp_path):
+    line = one_error_line(run_script("train.py", "CartPole-v1:foo", cwd=tmp_path))
+    assert "'foo'" in line
+    assert "ppo" in line and "reinforce" in line
+
+
+def test_missing_variant_explains_the_form(tmp_path):
+    line = one_error_line(run_script("train.py", "CartPole-v1", cwd=tmp_path))
+    assert "<env>:<variant>" in line and "CartPole-v1:ppo" in line
+
+
+def test_unknown_override_suggests_the_closest_field(tmp_path):
+    line = one_error_line(run_script("train.py", "CartPole-v1:ppo", "--polcy_lr", "0.1", cwd=tmp_path))
+    assert "--polcy_lr" in line and "--policy_lr" in line
+
+
+def test_bad_override_value_names_the_field_and_the_rule(tmp_path):
+    line = one_error_line(run_script("train.py", "CartPole-v1:ppo", "--n_envs", "-1", cwd=tmp_path))
+    assert "n_envs" in line and ">= 1" in line and "-1" in line
+
+
+def test_non_numeric_override_value(tmp_path):
+    line = one_error_line(run_script("train.py", "CartPole-v1:ppo", "--gamma", "abc", cwd=tmp_path))
+    assert "gamma" in line and "abc" in line
+
+
+def test_override_without_value(tmp_path):
+    line = one_error_line(run_script("train.py", "CartPole-v1:ppo", "--n_envs", cwd=tmp_path))
+    assert "--n_envs" in line and "needs a value" in line
+
+
+def test_resume_with_no_runs(tmp_path):
+    line = one_error_line(run_script("train.py", "--resume", "@latest-run", cwd=tmp_path))
+    assert "no runs" in line
+
+
+@pytest.mark.parametrize("script", ["train.py", "play.py"])
+def test_help(tmp_path, script):
+    result = run_script(script, "--help", cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.startswith("usage:")
+    for option in (["--max-steps", "--resume", "-q"] if script == "train.py" else ["--run-id", "--episodes"]):
+        assert option in result.stdout
+
+
+# --------------------------------------------------------------------------------------------------------
+# play.py
+
+
+def test_play_with_a_missing_run_id(tmp_path):
+    (tmp_path / "runs" / "abc12345").mkdir(parents=True)
+    line = one_error_line(run_script("play.py", "--run-id", "nope1234", cwd=tmp_path))
+    assert "nope1234" in line and "abc12345" in line  # names the missing run and lists existing ones
+
+
+def test_play_with_no_runs_at_all(tmp_path):
+    line = one_error_line(run_script("play.py", cwd=tmp_path))
+    assert "no runs" in line
+
+
+def _fake_run(root: Path, run_id: str = "fake0001") -> Path:
+    from utils.config import load_config
+
+    run = root / "runs" / run_id
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps(load_config("CartPole-v1", "ppo").to_dict()))
+    return run
+
+
+def test_play_with_a_corrupt_checkpoint(tmp_path):
+    run = _fake_run(tmp_path)
+    (run / "checkpoints" / "best.ckpt").write_bytes(b"\x00garbage\xff" * 100)
+    line = one_error_line(run_script("play.py", "--run-id", "fake0001", cwd=tmp_path))
+    assert "corrupt" in line and "best.ckpt" in line
+
+
+def test_play_with_a_run_without_checkpoints(tmp_path):
+    _fake_run(tmp_path)
+    line = one_error_line(run_script("play.py", "--run-id", "fake0001", cwd=tmp_path))
+    assert "no checkpoint" in line
+
+
+def test_play_with_bad_episodes_is_a_usage_error(tmp_path):
+    result = run_script("play.py", "--episodes", "0", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--episodes must be at least 1" in result.stderr
+
+
+def test_play_a_real_short_run_prints_one_line_per_episode(tmp_path, monkeypatch):
+    import train  # trained in-process (Lightning's import is paid once per test session), played as a user would
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VIBES_DISABLE_SESSION_LOGS", "1")
+    assert train.main(["CartPole-v1:ppo", "--max-steps", "1024", "--eval_freq", "1024", "-q"]) == 0
+    result = run_script("play.py", "--run-id", "@latest-run", "--episodes", "3", "--seed", "0", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    episodes = re.findall(r"^episode (\d+): return ([\d.]+)", result.stdout, flags=re.M)
+    assert [int(i) for i, _ in episodes] == [1, 2, 3]
+    returns = [float(r) for _, r in episodes]
+    assert all(8 <= r <= 500 for r in returns)  # CartPole: 1 per step, 8..500 steps
+    mean = re.search(r"mean return over 3 episodes: ([\d.]+)", result.stdout)
+    assert mean and float(mean.group(1)) == pytest.approx(sum(returns) / 3, abs=0.01)
+    # deterministic policy + same seed: the same returns again
+    again = run_script("play.py", "--run-id", "@latest-run", "--episodes", "3", "--seed", "0", cwd=tmp_path)
+    assert re.findall(r"^episode (\d+): return ([\d.]+)", again.stdout, flags=re.M) == episodes
+
+
+def test_importing_play_does_not_import_lightning(tmp_path):
+    code = "import sys, play; assert 'pytorch_lightning' not in sys.modules and 'lightning' not in sys.modules"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+
+
+def test_playing_does_not_import_lightning(tmp_path):
+    # The whole play path (load checkpoint, build env and policy, evaluate) stays Lightning-free.
+    run = _fake_run(tmp_path)
+    code = (
+        "import sys, play\n"
+        "try:\n"
+        "    play.main(['--run-id', 'fake0001', '--episodes', '1'])\n"
+        "finally:\n"
+        "    print('LIGHTNING' if 'pytorch_lightning' in sys.modules else 'NO-LIGHTNING')\n"
+    )
+    import torch
+
+    from utils.config import load_config
+    from utils.environment import build_vec_env
+    from utils.policies import build_policy
+
+    config = load_config("CartPole-v1", "ppo")
+    envs = build_vec_env(config, 1, training=False)
+    policy = build_policy(config, envs.single_observation_space, envs.single_action_space)
+    envs.close()
+    torch.save({"format": "gymnasium-solver/1", "policy": policy.state_dict(), "normalization": {},
+                "counters": {"env_steps": 0}}, run / "checkpoints" / "last.ckpt")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "VIBES_DISABLE_SESSION_LOGS": "1"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert "episode 1: return" in result.stdout
+    assert result.stdout.strip().endswith("NO-LIGHTNING")

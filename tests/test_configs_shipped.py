@@ -1,0 +1,89 @@
+"""Every config shipped in config/environments loads, builds its envs and policy, and collects a rollout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+from utils.config import PPOConfig, REINFORCEConfig, list_config_ids, load_config, parse_config_id
+from utils.environment import build_vec_env, reward_threshold
+from utils.policies import build_policy
+from utils.returns import compute_gae
+from utils.rollouts import RolloutCollector
+
+CONFIG_IDS = list_config_ids()
+SMALL = {"n_envs": 2, "n_steps": 4, "batch_size": 1.0}  # keep the rollout tiny; batch = the whole rollout
+
+
+def test_the_expected_configs_are_shipped():
+    for config_id in ("Bandit-v0:ppo", "Bandit-v0:reinforce", "CartPole-v1:ppo", "CartPole-v1:reinforce",
+                      "Pendulum-v1:ppo", "LunarLander-v3:ppo"):
+        assert config_id in CONFIG_IDS
+    assert len(CONFIG_IDS) == len(set(CONFIG_IDS))
+
+
+@pytest.mark.parametrize("config_id", CONFIG_IDS)
+def test_shipped_config_loads_with_a_consistent_resolved_config(config_id):
+    name, variant = parse_config_id(config_id)
+    config = load_config(name, variant)
+    assert config.config_id == config_id
+    assert isinstance(config, {"ppo": PPOConfig, "reinforce": REINFORCEConfig}[config.algo_id])
+    assert isinstance(config.batch_size, int) and 1 <= config.batch_size <= config.rollout_size
+    assert config.max_timesteps >= config.rollout_size
+    # every shipped config has a threshold, so "solved" and early stopping mean something
+    threshold = reward_threshold(config)
+    assert threshold is not None and np.isfinite(threshold)
+
+
+@pytest.mark.parametrize("config_id", CONFIG_IDS)
+def test_shipped_config_builds_envs_and_policy_and_collects_a_rollout(config_id):
+    torch.manual_seed(0)
+    name, variant = parse_config_id(config_id)
+    config = load_config(name, variant, SMALL)
+    envs = build_vec_env(config, 2)
+    eval_envs = build_vec_env(config, 2, training=False)
+    try:
+        assert envs.num_envs == 2
+        assert envs.single_observation_space == eval_envs.single_observation_space
+        policy = build_policy(config, envs.single_observation_space, envs.single_action_space)
+        collector = RolloutCollector(envs, policy, config.n_steps, seed=config.seed)
+        rollout = collector.collect()
+        obs_shape = envs.single_observation_space.shape
+        assert rollout.obs.shape == (4, 2, *obs_shape)
+        assert rollout.valid[0].all()
+        for name in ("log_probs", "values", "rewards", "last_values"):
+            assert torch.isfinite(getattr(rollout, name)).all(), name
+        if not isinstance(envs.single_action_space, spaces.Box):  # (a Gaussian density may exceed 1)
+            assert (rollout.log_probs <= 1e-6).all()
+        # the actions the policy takes are valid for the env
+        for action in policy.head.to_env(rollout.actions.flatten(0, 1)):
+            assert envs.single_action_space.contains(np.asarray(action, dtype=envs.single_action_space.dtype))
+        adv, ret = compute_gae(rollout.rewards.numpy(), rollout.values.numpy(), rollout.last_values.numpy(),
+                               rollout.terminated.numpy(), rollout.truncated.numpy(), config.gamma,
+                               config.gae_lambda)
+        assert np.isfinite(adv).all() and np.isfinite(ret).all()
+    finally:
+        envs.close()
+        eval_envs.close()
+
+
+def test_cartpole_ppo_has_the_rl_zoo_hyperparameters():
+    # rl-baselines3-zoo, hyperparams/ppo.yml, CartPole-v1
+    config = load_config("CartPole-v1", "ppo")
+    assert config.n_envs == 8
+    assert config.n_steps == 32
+    assert config.batch_size == 256
+    assert config.n_epochs == 20
+    assert config.gamma == 0.98
+    assert config.gae_lambda == 0.8
+    assert config.ent_coef == 0.0
+    assert config.policy_lr == "lin_0.001"
+    assert config.clip_range == "lin_0.2"
+    assert config.max_timesteps == 100_000
+    # the schedules decay linearly from those values to 0 over training
+    assert config.schedule("policy_lr")(0.0) == pytest.approx(0.001)
+    assert config.schedule("policy_lr")(0.5) == pytest.approx(0.0005)
+    assert config.schedule("clip_range")(0.0) == pytest.approx(0.2)
+    assert config.schedule("clip_range")(1.0) == pytest.approx(0.0)
