@@ -130,6 +130,11 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None)
             trainer.fit(agent)
             solved = record.solved_at_env_steps is not None
             status = "interrupted" if interrupt.interrupted else ("solved" if solved else "completed")
+        except (KeyboardInterrupt, SystemExit):
+            # a second Ctrl-C: Lightning saves through on_exception, then exits; report it as such
+            if not interrupt.interrupted:
+                raise
+            status = "interrupted"
         finally:
             results = {
                 "run_id": run.run_id,
@@ -145,7 +150,7 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None)
                 "solved_at_timestep": record.solved_at_env_steps,
                 "reward_threshold": threshold,
                 "best_train_reward": agent.best_train_reward if agent.best_train_reward > float("-inf") else None,
-                "eval_history": record.history,
+                "eval_history": [list(item) for item in record.history],
             }
             atomic_write_json(run.results_path, results)
         print_summary(results, run.dir, None, quiet)
@@ -169,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted before training started", file=sys.stderr)
+        return 130
     return 130 if results["status"] == "interrupted" else 0
 
 

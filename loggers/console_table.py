@@ -112,7 +112,7 @@ class ConsoleTableLogger(Logger):
         self._last_draw = self._started
         self._dirty = False
         self._live: Live | None = None
-        self._undo_redirect: list[Callable[[], None]] = []
+        self._undo: list[Callable[[], None]] = []
         # Reserve the eval rows up front so the table keeps its height when the first evaluation lands.
         for key in self.spec.keys():
             if key.startswith("eval/") and self.spec[key].show:
@@ -190,29 +190,42 @@ class ConsoleTableLogger(Logger):
     def _start_live(self) -> None:
         terminal = sys.stdout.terminal if isinstance(sys.stdout, TeeStream) else sys.stdout
         console = Console(file=terminal)
-        # Redraws go to the terminal only; other output is routed through the live display so it lands
-        # above the table, and through a session log tee (if any) so the log still gets it.
+        # Redraws go to the terminal only; other terminal output is routed through the live display so it
+        # lands above the table, and through a session log tee (if any) so the log still gets it.
         for name in ("stdout", "stderr"):
             stream = getattr(sys, name)
+            if not stream.isatty():
+                continue  # output to a file cannot disturb the display
             if isinstance(stream, TeeStream):
                 stream.terminal = FileProxy(console, original := stream.terminal)
-                self._undo_redirect.append(lambda s=stream, o=original: setattr(s, "terminal", o))
+                self._undo.append(lambda s=stream, o=original: setattr(s, "terminal", o))
             else:
                 setattr(sys, name, FileProxy(console, stream))
-                self._undo_redirect.append(lambda n=name, s=stream: setattr(sys, n, s))
+                self._undo.append(lambda n=name, s=stream: setattr(sys, n, s))
+        # A run that dies without finalize would otherwise lose the table (transient) and the cursor; an
+        # uncaught exception must also end the display before its traceback is printed, or the final
+        # redraw would overwrite it.
+        atexit.register(self.finalize, "aborted")
+        previous_hook = sys.excepthook
+
+        def excepthook(*exc_info: Any) -> None:
+            self.finalize("failed")
+            previous_hook(*exc_info)
+
+        sys.excepthook = excepthook
+        self._undo.append(lambda: setattr(sys, "excepthook", previous_hook))
         # transient: finalize reprints the last table through sys.stdout, so the session log gets it too.
         self._live = Live(console=console, auto_refresh=False, transient=True, redirect_stdout=False, redirect_stderr=False)
         self._live.start()
-        atexit.register(self._stop_live)
 
     def _stop_live(self) -> None:
         if self._live is None:
             return
         self._live.stop()
         self._live = None
-        while self._undo_redirect:
-            self._undo_redirect.pop()()
-        atexit.unregister(self._stop_live)
+        while self._undo:
+            self._undo.pop()()
+        atexit.unregister(self.finalize)
         self._dirty = True
 
     def _warn(self, spec: MetricSpec, value: float, bound: str) -> None:
@@ -224,7 +237,9 @@ class ConsoleTableLogger(Logger):
 
     # -- rendering -----------------------------------------------------------------------------------
     def _rows(self) -> list[str]:
-        keys = [key for key in self.history if self.spec[key].show]
+        # Only reserved eval rows can be empty; once an evaluation has reported, those it lacks never come.
+        evaluated = any(series for key, series in self.history.items() if key.startswith("eval/"))
+        keys = [key for key, series in self.history.items() if self.spec[key].show and (series or not evaluated)]
         return sorted(keys, key=lambda k: (_namespace_rank(_namespace(k)), self.spec.sort_key(k)))
 
     def _is_key_metric(self, key: str) -> bool:
@@ -268,7 +283,8 @@ class ConsoleTableLogger(Logger):
         if not series:
             return [(name, ""), ("—", "dim")]
         value = series[-1]
-        cells = [(name, ""), (spec.format(value) + ("!" if spec.violation(value) else ""), value_style(spec, value))]
+        style = value_style(spec, value)
+        cells = [(name, ""), (spec.format(value) + ("!" if style == OUT_OF_BOUNDS else ""), style)]
         if len(series) > 1:
             delta = value - series[-2]
             arrow = "▲" if delta > 0 else "▼" if delta < 0 else "·"

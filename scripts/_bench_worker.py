@@ -26,8 +26,6 @@ sys.path.insert(0, str(REPO_ROOT))
 from utils.config import Config, load_config, parse_config_id  # noqa: E402  (needs the repo on sys.path)
 from utils.errors import UserError  # noqa: E402
 
-SIDES = ("ours", "sb3", "reference")
-
 
 @dataclass
 class EvalClock:
@@ -164,7 +162,7 @@ def sb3_ppo_kwargs(config: Config) -> dict[str, Any]:
 
 
 def sb3_vec_env(config: Config, n_envs: int, seed: int, training: bool) -> Any:
-    """SB3's DummyVecEnv of the config's env (same per-env wrappers as ours), VecNormalize if configured."""
+    """A DummyVecEnv of envs built by our ``make_env_fn`` (same env_kwargs and wrappers); VecNormalize if set."""
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 

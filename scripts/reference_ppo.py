@@ -114,23 +114,22 @@ class ReferencePPO:
 
     def collect(self) -> None:
         """Fill the buffers with ``n_steps`` vector steps; only the actor runs per step."""
-        obs_np, rewards_np, terminated_np, done_np = (
-            t.numpy() for t in (self.obs, self.rewards, self.terminated, self.done)
+        # Rows are written through numpy views: cheaper than torch indexing for rows this small.
+        obs, actions, rewards, terminated, done, valid = (
+            t.numpy() for t in (self.obs, self.actions, self.rewards, self.terminated, self.done, self.valid)
         )
-        valid_np = self.valid.numpy()
-        self.obs[0] = self.obs[-1]
+        obs[0] = obs[-1]
         with torch.inference_mode():
             for t in range(self.hp.n_steps):
-                probs = self.actor(self.obs[t]).softmax(-1)
-                actions = torch.multinomial(probs, 1).squeeze(1)
-                self.actions[t] = actions
-                next_obs, rewards, terminated, truncated, _ = self.envs.step(actions.numpy())
-                obs_np[t + 1] = next_obs
-                rewards_np[t] = rewards
-                terminated_np[t] = terminated
-                valid_np[t] = ~self.prev_done  # the step after an episode's end only resets the env
-                self.prev_done = terminated | truncated
-                done_np[t] = self.prev_done
+                probs = self.actor(torch.from_numpy(obs[t])).softmax(-1)
+                actions[t] = torch.multinomial(probs, 1).squeeze(1).numpy()
+                next_obs, step_rewards, step_terminated, truncated, _ = self.envs.step(actions[t])
+                obs[t + 1] = next_obs
+                rewards[t] = step_rewards
+                terminated[t] = step_terminated
+                valid[t] = ~self.prev_done  # the step after an episode's end only resets the env
+                self.prev_done = step_terminated | truncated
+                done[t] = self.prev_done
 
     def batch(self) -> dict[str, Tensor]:
         """Values, old log-probs and advantages in one batched pass; valid steps only, flattened."""

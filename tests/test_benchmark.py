@@ -64,7 +64,8 @@ def test_sb3_accepts_the_translation(cartpole):
     assert model.n_envs * model.n_steps == 256
     assert model.clip_range(1.0) == pytest.approx(0.2)
     assert model.policy.optimizer.param_groups[0]["eps"] == 1e-5
-    assert [layer.out_features for layer in model.policy.mlp_extractor.policy_net if hasattr(layer, "out_features")] == [64, 64]
+    layers = model.policy.mlp_extractor.policy_net
+    assert [layer.out_features for layer in layers if hasattr(layer, "out_features")] == [64, 64]
 
 
 def test_sb3_kwargs_reject_what_sb3_cannot_do(cartpole):
@@ -75,8 +76,7 @@ def test_sb3_kwargs_reject_what_sb3_cannot_do(cartpole):
 
 
 def test_reference_does_the_cartpole_config(cartpole):
-    hp = Hyperparams()
-    config = load_config("CartPole-v1", "ppo")
+    hp, config = Hyperparams(), cartpole
     assert (hp.n_envs, hp.n_steps, hp.batch_size, hp.n_epochs) == (
         config.n_envs, config.n_steps, config.batch_size, config.n_epochs)
     assert (hp.gamma, hp.gae_lambda, hp.max_grad_norm, hp.adam_eps) == (

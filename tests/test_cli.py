@@ -84,6 +84,16 @@ def test_override_without_value(tmp_path):
     assert "--n_envs" in line and "needs a value" in line
 
 
+def test_bad_env_kwargs_are_reported_before_training(tmp_path):
+    line = one_error_line(run_script("train.py", "CartPole-v1:ppo", "--env_kwargs", "{foo: 1}", cwd=tmp_path))
+    assert "env_kwargs" in line and "foo" in line
+
+
+def test_unknown_env_wrapper_lists_the_registered_ones(tmp_path):
+    line = one_error_line(run_script("train.py", "CartPole-v1:ppo", "--env_wrappers", "[{id: Nope}]", cwd=tmp_path))
+    assert "Nope" in line and "DiscreteEncoder" in line
+
+
 def test_resume_with_no_runs(tmp_path):
     line = one_error_line(run_script("train.py", "--resume", "@latest-run", cwd=tmp_path))
     assert "no runs" in line
@@ -156,9 +166,20 @@ def test_play_a_real_short_run_prints_one_line_per_episode(tmp_path, monkeypatch
     assert all(8 <= r <= 500 for r in returns)  # CartPole: 1 per step, 8..500 steps
     mean = re.search(r"mean return over 3 episodes: ([\d.]+)", result.stdout)
     assert mean and float(mean.group(1)) == pytest.approx(sum(returns) / 3, abs=0.01)
-    # deterministic policy + same seed: the same returns again
-    again = run_script("play.py", "--run-id", "@latest-run", "--episodes", "3", "--seed", "0", cwd=tmp_path)
+    # Again through play.main: a deterministic policy with the same seed plays the same episodes, and
+    # the whole play path (checkpoint, env, policy, evaluation) never imports Lightning.
+    code = (
+        "import sys, play\n"
+        "code = play.main(['--run-id', '@latest-run', '--episodes', '3', '--seed', '0'])\n"
+        "print('LIGHTNING' if 'pytorch_lightning' in sys.modules else 'NO-LIGHTNING')\n"
+        "sys.exit(code)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "VIBES_DISABLE_SESSION_LOGS": "1"}
+    again = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=TIMEOUT)
+    assert again.returncode == 0, again.stderr
     assert re.findall(r"^episode (\d+): return ([\d.]+)", again.stdout, flags=re.M) == episodes
+    assert again.stdout.strip().endswith("NO-LIGHTNING")
 
 
 def test_importing_play_does_not_import_lightning(tmp_path):
@@ -167,33 +188,3 @@ def test_importing_play_does_not_import_lightning(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=TIMEOUT)
     assert result.returncode == 0, result.stderr
-
-
-def test_playing_does_not_import_lightning(tmp_path):
-    # The whole play path (load checkpoint, build env and policy, evaluate) stays Lightning-free.
-    run = _fake_run(tmp_path)
-    code = (
-        "import sys, play\n"
-        "try:\n"
-        "    play.main(['--run-id', 'fake0001', '--episodes', '1'])\n"
-        "finally:\n"
-        "    print('LIGHTNING' if 'pytorch_lightning' in sys.modules else 'NO-LIGHTNING')\n"
-    )
-    import torch
-
-    from utils.config import load_config
-    from utils.environment import build_vec_env
-    from utils.policies import build_policy
-
-    config = load_config("CartPole-v1", "ppo")
-    envs = build_vec_env(config, 1, training=False)
-    policy = build_policy(config, envs.single_observation_space, envs.single_action_space)
-    envs.close()
-    torch.save({"format": "gymnasium-solver/1", "policy": policy.state_dict(), "normalization": {},
-                "counters": {"env_steps": 0}}, run / "checkpoints" / "last.ckpt")
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "VIBES_DISABLE_SESSION_LOGS": "1"}
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=TIMEOUT)
-    assert result.returncode == 0, result.stderr
-    assert "episode 1: return" in result.stdout
-    assert result.stdout.strip().endswith("NO-LIGHTNING")

@@ -156,6 +156,7 @@ def test_non_tty_appends_plain_blocks_without_cursor_codes(capsys):
     assert "\x1b" not in out
     assert out.count("CartPole-v1:ppo") == 2  # one block for the eval result, one final
     assert "480.00 ≥ 475 ✓ solved" in out
+    assert out.count("ep_rew_std") == 0  # reserved eval rows the evaluation did not report are dropped
     assert out.rstrip().endswith("solved")
     logger.finalize("success")
     assert capsys.readouterr().out == ""  # nothing new: no extra block
@@ -178,13 +179,15 @@ class _FakeTerminal(io.StringIO):
 def test_live_mode_routes_prints_and_restores_streams(monkeypatch):
     terminal = _FakeTerminal()
     monkeypatch.setattr(sys, "stdout", terminal)
+    excepthook = sys.excepthook
     logger = table(live=None, refresh_s=0.0)
     logger.log_metrics({"train/ep_rew_mean": 1.0}, step=100)
     assert sys.stdout is not terminal  # redirected through the live display
     print("a line printed mid-training")
     logger.log_metrics({"train/ep_rew_mean": 2.0}, step=200)
+    assert sys.excepthook is not excepthook  # a crash ends the display before its traceback prints
     logger.finalize("success")
-    assert sys.stdout is terminal
+    assert sys.stdout is terminal and sys.excepthook is excepthook
     out = terminal.getvalue()
     assert "a line printed mid-training" in out
     assert "\x1b[" in out  # cursor moves / colours on a terminal

@@ -46,7 +46,11 @@ class ActorCritic(nn.Module):
 
     @torch.inference_mode()
     def act(self, obs: Tensor, deterministic: bool = False) -> tuple[Tensor, Tensor, Tensor]:
-        """Sample actions for a batch of observations: ``(actions, log_probs, values)``."""
+        """Sample actions for a batch of observations: ``(actions, log_probs, values)``.
+
+        The results are inference-mode tensors: copy them (as the rollout buffer does) before using
+        them in a computation that needs gradients.
+        """
         params, values = self(obs)
         actions = self.head.sample(params, deterministic)
         log_probs, _ = self.head.log_prob_entropy(params, actions)
