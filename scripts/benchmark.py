@@ -14,6 +14,7 @@ both sides alike. Medians are over seeds; "to threshold" medians are over the ru
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import subprocess
@@ -141,6 +142,7 @@ def learning_table(summaries: list[dict[str, Any]]) -> str:
 
 
 def comparison_table(ours: dict[str, Any], theirs: dict[str, Any], ratio: dict[str, float | None]) -> str:
+    """Medians side by side; the ratio column is ours / theirs (above 1: ours is the larger)."""
     other = theirs["side"]
     headers = [f"{ours['config_id']} (medians)", "ours", other, f"ours/{other}"]
     body = [["solved", f"{ours['solved']}/{ours['runs']}", f"{theirs['solved']}/{theirs['runs']}", ""]]
@@ -169,7 +171,7 @@ def report(rows: list[dict[str, Any]], vs: str | None) -> tuple[str, dict[str, A
 def positive_int(text: str) -> int:
     try:
         value = int(float(text))  # accepts 1e5
-    except ValueError:
+    except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
@@ -190,6 +192,8 @@ def load_configs(args: argparse.Namespace) -> list[Config]:
     """The configs to run, checked up front so a bad id fails before any run starts."""
     overrides = {} if args.max_steps is None else {"max_timesteps": args.max_steps}
     configs = [load_config(*parse_config_id(config_id), overrides) for config_id in args.configs]
+    if args.vs == "sb3" and importlib.util.find_spec("stable_baselines3") is None:
+        raise UserError("--vs sb3 needs stable-baselines3: pip install -e '.[bench]'")
     for config in configs:
         if args.vs == "sb3":
             sb3_ppo_kwargs(config)  # raises UserError for what SB3's PPO cannot do
