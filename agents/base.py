@@ -43,9 +43,6 @@ def normalize(advantages: Tensor) -> Tensor:
 class BaseAgent(pl.LightningModule):
     """Collects rollouts from vectorized envs and updates an actor-critic policy from them."""
 
-    #: names of the per-gradient-step statistics ``optimize`` accumulates, in order
-    stat_names: tuple[str, ...] = ()
-
     def __init__(self, config: Config):
         super().__init__()
         self.config = config
@@ -111,8 +108,16 @@ class BaseAgent(pl.LightningModule):
         raise NotImplementedError
 
     def optimize(self, batch: TrainingBatch) -> dict[str, float]:
-        """Gradient steps on the batch; returns mean statistics (keys ``stat_names`` + grad_norm)."""
+        """Gradient steps on the batch; returns the update's statistics (logged as ``train/<name>``)."""
         raise NotImplementedError
+
+    @staticmethod
+    def mean_stats(names: tuple[str, ...], rows: list[Tensor]) -> dict[str, float]:
+        """Means of per-step statistic tensors, read back once per update (NaN when there were none)."""
+        if not rows:
+            return dict.fromkeys(names, float("nan"))
+        means = torch.stack(rows).reshape(len(rows), -1).mean(0).tolist()
+        return dict(zip(names, means))
 
     def gradient_step(self, loss: Tensor) -> Tensor:
         """Backward, clip the global gradient norm, step; returns the norm before clipping.

@@ -23,12 +23,11 @@ def ppo_loss(
     clip_range_vf: float | None,
     vf_coef: float,
     ent_coef: float,
-) -> tuple[Tensor, Tensor]:
-    """PPO's loss and its statistics ``[policy_loss, value_loss, entropy, approx_kl, clip_fraction]``.
+) -> tuple[Tensor, Tensor, Tensor]:
+    """PPO's loss, its detached terms ``[policy_loss, value_loss, entropy]`` and the log-ratio.
 
     The value loss is the mean squared error to the returns; with ``clip_range_vf`` the new value
-    prediction is first kept within that distance of the rollout's (SB3's value clipping). approx_kl is
-    the low-variance estimator ``E[(r - 1) - log r]`` (Schulman, "Approximating KL divergence").
+    prediction is first kept within that distance of the rollout's (SB3's value clipping).
     """
     log_ratio = log_probs - old_log_probs
     ratio = log_ratio.exp()
@@ -39,17 +38,26 @@ def ppo_loss(
     value_loss = F.mse_loss(values, returns)
     entropy_mean = entropy.mean()
     loss = policy_loss + vf_coef * value_loss - ent_coef * entropy_mean
-    with torch.no_grad():
-        approx_kl = ((ratio - 1.0) - log_ratio).mean()
-        clip_fraction = ((ratio - 1.0).abs() > clip_range).float().mean()
-        stats = torch.stack([policy_loss, value_loss, entropy_mean, approx_kl, clip_fraction])
-    return loss, stats
+    return loss, torch.stack([policy_loss, value_loss, entropy_mean]).detach(), log_ratio.detach()
+
+
+def policy_shift(log_ratio: Tensor, clip_range: float) -> Tensor:
+    """How far the policy moved from the rollout's: ``[approx_kl, clip_fraction]``.
+
+    approx_kl is the low-variance estimator ``E[(r - 1) - log r]`` (Schulman, "Approximating KL
+    divergence"); clip_fraction is the share of samples whose ratio left ``1 +- clip_range``.
+    """
+    ratio = log_ratio.exp()
+    return torch.stack([((ratio - 1.0) - log_ratio).mean(), ((ratio - 1.0).abs() > clip_range).float().mean()])
 
 
 class PPO(BaseAgent):
-    """PPO: GAE advantages, ``n_epochs`` passes of shuffled minibatches over each rollout."""
+    """PPO: GAE advantages, ``n_epochs`` passes of shuffled minibatches over each rollout.
 
-    stat_names = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
+    approx_kl and clip_fraction are measured in the last epoch (how far the whole update moved the
+    policy), or in every minibatch when ``target_kl`` is set: SB3's rule then ends the update at the
+    first minibatch whose approx_kl exceeds 1.5 x target_kl.
+    """
 
     def __init__(self, config):
         super().__init__(config)
@@ -82,27 +90,27 @@ class PPO(BaseAgent):
         clip_range = self.clip_range(progress)
         clip_range_vf = None if self.clip_range_vf is None else self.clip_range_vf(progress)
         vf_coef, ent_coef = self.vf_coef(progress), self.ent_coef(progress)
-        batch = TrainingBatch({key: value.to(self.device) for key, value in batch.items()})
-        totals = torch.zeros(len(self.stat_names) + 1, device=self.device)
-        n_steps = 0
-        early_stop = False
-        for _ in range(config.n_epochs):
+        batch = batch.to(self.device)
+        terms, grad_norms, shifts = [], [], []
+        for epoch in range(config.n_epochs):
+            measure_shift = config.target_kl is not None or epoch == config.n_epochs - 1
             for mb in batch.minibatches(config.batch_size):
                 log_probs, entropy, values = self.policy.evaluate_actions(mb.obs, mb.actions)
-                loss, stats = ppo_loss(
+                loss, loss_terms, log_ratio = ppo_loss(
                     log_probs, mb.old_log_probs, self.batch_advantages(mb.advantages), values,
                     mb.old_values, mb.returns, entropy, clip_range, clip_range_vf, vf_coef, ent_coef,
                 )
-                # SB3's rule: stop this update once the policy moved too far from the rollout's.
-                if config.target_kl is not None and stats[3].item() > 1.5 * config.target_kl:
-                    early_stop = True
-                    break
-                grad_norm = self.gradient_step(loss)
-                totals += torch.cat([stats, grad_norm.detach().view(1)])
-                n_steps += 1
-            if early_stop:
-                break
-        means = (totals / max(n_steps, 1)).tolist()
-        result = dict(zip((*self.stat_names, "grad_norm"), means))
-        result.update(lr=lr, clip_range=clip_range, ent_coef=ent_coef, n_minibatches_done=n_steps)
-        return result
+                if measure_shift:
+                    shifts.append(policy_shift(log_ratio, clip_range))
+                    if config.target_kl is not None and shifts[-1][0].item() > 1.5 * config.target_kl:
+                        break
+                grad_norms.append(self.gradient_step(loss))
+                terms.append(loss_terms)
+            else:
+                continue
+            break  # target_kl stopped this update
+        stats = self.mean_stats(("policy_loss", "value_loss", "entropy"), terms)
+        stats.update(self.mean_stats(("approx_kl", "clip_fraction"), shifts))
+        stats.update(self.mean_stats(("grad_norm",), grad_norms))
+        stats.update(lr=lr, clip_range=clip_range, ent_coef=ent_coef, n_minibatches_done=len(grad_norms))
+        return stats

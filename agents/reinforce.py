@@ -37,8 +37,6 @@ class REINFORCE(BaseAgent):
     """REINFORCE: returns are reward-to-go (``mc:rtg``) or whole-episode (``mc:episode``); with
     ``use_baseline`` the advantage is the return minus a learned value, otherwise the return itself."""
 
-    stat_names = ("policy_loss", "value_loss", "entropy")
-
     def compute_returns(self, rollout: Rollout) -> TrainingBatch:
         config = self.config
         values = rollout.values.numpy() if config.use_baseline else None
@@ -69,20 +67,18 @@ class REINFORCE(BaseAgent):
         config, progress = self.config, self.progress
         lr = self.set_learning_rate()
         vf_coef, ent_coef = self.vf_coef(progress), self.ent_coef(progress)
-        batch = TrainingBatch({key: value.to(self.device) for key, value in batch.items()})
-        totals = torch.zeros(len(self.stat_names) + 1, device=self.device)
-        n_steps = 0
+        batch = batch.to(self.device)
+        terms, grad_norms = [], []
         for _ in range(config.n_epochs):
             for mb in batch.minibatches(config.batch_size):
                 log_probs, entropy, values = self.policy.evaluate_actions(mb.obs, mb.actions)
-                loss, stats = reinforce_loss(
+                loss, loss_terms = reinforce_loss(
                     log_probs, self.batch_advantages(mb.advantages), entropy,
                     values if config.use_baseline else None, mb.returns, vf_coef, ent_coef,
                 )
-                grad_norm = self.gradient_step(loss)
-                totals += torch.cat([stats, grad_norm.detach().view(1)])
-                n_steps += 1
-        means = (totals / max(n_steps, 1)).tolist()
-        result = dict(zip((*self.stat_names, "grad_norm"), means))
-        result.update(lr=lr, ent_coef=ent_coef, n_minibatches_done=n_steps)
-        return result
+                grad_norms.append(self.gradient_step(loss))
+                terms.append(loss_terms)
+        stats = self.mean_stats(("policy_loss", "value_loss", "entropy"), terms)
+        stats.update(self.mean_stats(("grad_norm",), grad_norms))
+        stats.update(lr=lr, ent_coef=ent_coef, n_minibatches_done=len(grad_norms))
+        return stats

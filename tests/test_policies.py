@@ -111,19 +111,17 @@ def test_mlp_stacked_towers_equal_two_plain_mlps():
     torch.testing.assert_close(values, policy.value_layer(outs[1]).squeeze(-1))
 
 
-def test_act_and_evaluate_actions_agree():
+def test_actor_only_path_matches_the_full_forward_and_act_samples_from_it():
     policy = mlp(obs_dim=4, n_actions=3)
     obs = torch.randn(16, 4)
-    actions, log_probs, values = policy.act(obs)
-    assert actions.shape == (16,) and log_probs.shape == (16,) and values.shape == (16,)
-    # act() runs in inference mode; the collector copies its outputs into the rollout buffer (so do we)
-    new_log_probs, entropy, new_values = policy.evaluate_actions(obs, actions.clone())
-    torch.testing.assert_close(new_log_probs, log_probs)
-    torch.testing.assert_close(new_values, values)
-    assert new_log_probs.requires_grad and entropy.shape == (16,)
-    torch.testing.assert_close(policy.predict_values(obs), values)
-    det_actions, _, _ = policy.act(obs, deterministic=True)
-    torch.testing.assert_close(det_actions, policy(obs)[0].argmax(-1))
+    params, _ = policy(obs)
+    torch.testing.assert_close(policy.actor(obs), params)
+    actions = policy.act(obs)
+    assert actions.shape == (16,) and actions.dtype == torch.int64
+    torch.testing.assert_close(policy.act(obs, deterministic=True), params.argmax(-1))
+    log_probs, entropy, values = policy.evaluate_actions(obs, actions.clone())
+    assert log_probs.requires_grad and entropy.shape == (16,) and values.shape == (16,)
+    torch.testing.assert_close(policy.head.log_prob(params, actions.clone()), log_probs)
 
 
 # --------------------------------------------------------------------------------------------------------

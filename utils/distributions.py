@@ -36,6 +36,10 @@ class ActionHead(nn.Module):
         """Log-probability of ``actions`` and the entropy, both of shape ``(batch,)``."""
         raise NotImplementedError
 
+    def log_prob(self, params: Tensor, actions: Tensor) -> Tensor:
+        """Log-probability of ``actions``, shape ``(batch,)``."""
+        return self.log_prob_entropy(params, actions)[0]
+
     def to_env(self, actions: Tensor) -> np.ndarray:
         """Actions as the environment expects them."""
         return actions.cpu().numpy()
@@ -61,6 +65,9 @@ class CategoricalHead(ActionHead):
         log_p = params.log_softmax(-1)
         entropy = -(log_p.exp() * log_p).sum(-1)
         return log_p.gather(-1, actions.unsqueeze(-1)).squeeze(-1), entropy
+
+    def log_prob(self, params: Tensor, actions: Tensor) -> Tensor:
+        return params.log_softmax(-1).gather(-1, actions.unsqueeze(-1)).squeeze(-1)
 
     def to_env(self, actions: Tensor) -> np.ndarray:
         return (actions.cpu() + self.start).numpy() if self.start else actions.cpu().numpy()

@@ -44,21 +44,14 @@ class ActorCritic(nn.Module):
         """Action-head parameters ``(batch, n_params)`` and values ``(batch,)``."""
         raise NotImplementedError
 
-    @torch.inference_mode()
-    def act(self, obs: Tensor, deterministic: bool = False) -> tuple[Tensor, Tensor, Tensor]:
-        """Sample actions for a batch of observations: ``(actions, log_probs, values)``.
+    def actor(self, obs: Tensor) -> Tensor:
+        """Action-head parameters only: what choosing an action needs (subclasses may skip the critic)."""
+        return self(obs)[0]
 
-        The results are inference-mode tensors: copy them (as the rollout buffer does) before using
-        them in a computation that needs gradients.
-        """
-        params, values = self(obs)
-        actions = self.head.sample(params, deterministic)
-        log_probs, _ = self.head.log_prob_entropy(params, actions)
-        return actions, log_probs, values
-
-    @torch.inference_mode()
-    def predict_values(self, obs: Tensor) -> Tensor:
-        return self(obs)[1]
+    def act(self, obs: Tensor, deterministic: bool = False) -> Tensor:
+        """Actions for a batch of observations, without gradients."""
+        with torch.inference_mode():
+            return self.head.sample(self.actor(obs), deterministic)
 
     def evaluate_actions(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``(log_probs, entropy, values)`` of ``actions``, with gradients."""
@@ -113,6 +106,14 @@ class MLPActorCritic(ActorCritic):
         _orthogonal_(self.value_layer.weight.data, 1.0)
         self.policy_layer.bias.data.zero_()
         self.value_layer.bias.data.zero_()
+
+    def actor(self, obs: Tensor) -> Tensor:
+        # the actor tower alone: half the work of forward, for every env step of a rollout
+        first = self.input_layer.out_features // 2
+        h = self.activation(F.linear(_as_float(obs).flatten(1), self.input_layer.weight[:first], self.input_layer.bias[:first]))
+        for weight, bias in zip(self.hidden_weights, self.hidden_biases):
+            h = self.activation(torch.addmm(bias[0], h, weight[0]))
+        return self.policy_layer(h)
 
     def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         x = _as_float(obs).flatten(1)

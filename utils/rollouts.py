@@ -81,26 +81,35 @@ class RolloutCollector:
         self.episodes = 0
 
     def collect(self) -> Rollout:
-        """Run ``n_steps`` vector steps with the current policy."""
+        """Run ``n_steps`` vector steps with the current policy.
+
+        Each step runs only the actor; values, the bootstrap values and the actions' log-probabilities
+        come from one batched pass over the whole rollout afterwards (the policy does not change
+        during a rollout, so they are the same numbers, for a fraction of the per-call overhead).
+        """
         buf, envs, policy, head = self.rollout, self.envs, self.policy, self.policy.head
         obs = self._obs
         device = next(policy.parameters()).device
-        for t in range(self.n_steps):
-            self._obs_np[t] = obs.numpy()
-            actions, log_probs, values = policy.act(obs.to(device))
-            next_obs, rewards, terminated, truncated, infos = envs.step(head.to_env(actions))
-            buf.actions[t] = actions
-            buf.log_probs[t] = log_probs
-            buf.values[t] = values
-            self._rewards_np[t] = rewards
-            self._terminated_np[t] = terminated
-            self._truncated_np[t] = truncated
-            self._valid_np[t] = ~self._prev_done
-            self._prev_done = terminated | truncated
-            obs.numpy()[:] = next_obs
-            if "_episode" in infos:
-                self._record_episodes(infos)
-        buf.last_values[:] = policy.predict_values(obs.to(device))
+        with torch.inference_mode():
+            for t in range(self.n_steps):
+                self._obs_np[t] = obs.numpy()
+                actions = head.sample(policy.actor(obs.to(device)))
+                next_obs, rewards, terminated, truncated, infos = envs.step(head.to_env(actions))
+                buf.actions[t] = actions
+                self._rewards_np[t] = rewards
+                self._terminated_np[t] = terminated
+                self._truncated_np[t] = truncated
+                self._valid_np[t] = ~self._prev_done
+                self._prev_done = terminated | truncated
+                obs.numpy()[:] = next_obs
+                if "_episode" in infos:
+                    self._record_episodes(infos)
+            all_obs = torch.cat([buf.obs.flatten(0, 1), obs]).to(device)
+            params, values = policy(all_obs)
+            n = buf.values.numel()
+            buf.log_probs.view(-1)[:] = head.log_prob(params[:n], buf.actions.flatten(0, 1).to(device))
+            buf.values.view(-1)[:] = values[:n]
+            buf.last_values[:] = values[n:]
         return buf
 
     def _record_episodes(self, infos: dict) -> None:
@@ -127,6 +136,9 @@ class TrainingBatch(dict):
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
+
+    def to(self, device: torch.device | str) -> "TrainingBatch":
+        return TrainingBatch({key: value.to(device) for key, value in self.items()})
 
     def minibatches(self, batch_size: int, generator: torch.Generator | None = None):
         """Shuffled minibatches of ``batch_size`` (the last may be smaller); the whole batch when it fits."""
