@@ -47,15 +47,14 @@ def evaluate_policy(
     returns: list[float] = []
     lengths: list[int] = []
     obs, _ = envs.reset(seed=seed)
-    with torch.inference_mode():
-        while (done_count < quota).any():
-            params, _ = policy(torch.as_tensor(obs))
-            actions = policy.head.sample(params, deterministic)
-            obs, _, _, _, infos = envs.step(policy.head.to_env(actions))
-            if "_episode" not in infos:
-                continue
-            finished = infos["_episode"] & (done_count < quota)
-            returns.extend(float(r) for r in infos["episode"]["r"][finished])
-            lengths.extend(int(n) for n in infos["episode"]["l"][finished])
-            done_count += finished
+    device = next(policy.parameters()).device
+    while (done_count < quota).any():
+        actions = policy.act(torch.as_tensor(obs, device=device), deterministic)
+        obs, _, _, _, infos = envs.step(policy.head.to_env(actions))
+        if "_episode" not in infos:
+            continue
+        finished = infos["_episode"] & (done_count < quota)
+        returns.extend(float(r) for r in infos["episode"]["r"][finished])
+        lengths.extend(int(n) for n in infos["episode"]["l"][finished])
+        done_count += finished
     return EvalResult(returns, lengths)
