@@ -75,6 +75,7 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None)
     from agents import build_agent
     from loggers import build_loggers
     from loggers.session_log import session_log
+    from loggers.plots import plot_learning_curve
     from loggers.summary import print_summary
     from trainer_callbacks import (
         CheckpointCallback,
@@ -153,6 +154,11 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None)
                 "eval_history": [list(item) for item in record.history],
             }
             atomic_write_json(run.results_path, results)
+        if not quiet:
+            try:
+                plot_learning_curve(run.dir)
+            except (FileNotFoundError, ValueError) as exc:  # no metrics yet: nothing to draw
+                print(f"no learning curve: {exc}")
         print_summary(results, run.dir, None, quiet)
     return results
 

@@ -54,9 +54,10 @@ def policy_shift(log_ratio: Tensor, clip_range: float) -> Tensor:
 class PPO(BaseAgent):
     """PPO: GAE advantages, ``n_epochs`` passes of shuffled minibatches over each rollout.
 
-    approx_kl and clip_fraction are measured in the last epoch (how far the whole update moved the
-    policy), or in every minibatch when ``target_kl`` is set: SB3's rule then ends the update at the
-    first minibatch whose approx_kl exceeds 1.5 x target_kl.
+    approx_kl and clip_fraction are averaged over every sample of every minibatch of the update (SB3's
+    numbers), computed once from the saved log-ratios rather than once per gradient step. With
+    ``target_kl``, SB3's rule ends the update at the first minibatch whose approx_kl exceeds
+    1.5 x target_kl.
     """
 
     def __init__(self, config):
@@ -91,26 +92,21 @@ class PPO(BaseAgent):
         clip_range_vf = None if self.clip_range_vf is None else self.clip_range_vf(progress)
         vf_coef, ent_coef = self.vf_coef(progress), self.ent_coef(progress)
         batch = batch.to(self.device)
-        terms, grad_norms, shifts = [], [], []
-        for epoch in range(config.n_epochs):
-            measure_shift = config.target_kl is not None or epoch == config.n_epochs - 1
-            for mb in batch.minibatches(config.batch_size):
-                log_probs, entropy, values = self.policy.evaluate_actions(mb.obs, mb.actions)
-                loss, loss_terms, log_ratio = ppo_loss(
-                    log_probs, mb.old_log_probs, self.batch_advantages(mb.advantages), values,
-                    mb.old_values, mb.returns, entropy, clip_range, clip_range_vf, vf_coef, ent_coef,
-                )
-                if measure_shift:
-                    shifts.append(policy_shift(log_ratio, clip_range))
-                    if config.target_kl is not None and shifts[-1][0].item() > 1.5 * config.target_kl:
-                        break
-                grad_norms.append(self.gradient_step(loss))
-                terms.append(loss_terms)
-            else:
-                continue
-            break  # target_kl stopped this update
+        terms, grad_norms, log_ratios = [], [], []
+        for mb in batch.epochs(config.n_epochs, config.batch_size):
+            log_probs, entropy, values = self.policy.evaluate_actions(mb.obs, mb.actions)
+            loss, loss_terms, log_ratio = ppo_loss(
+                log_probs, mb.old_log_probs, self.batch_advantages(mb.advantages), values,
+                mb.old_values, mb.returns, entropy, clip_range, clip_range_vf, vf_coef, ent_coef,
+            )
+            log_ratios.append(log_ratio)
+            if config.target_kl is not None and policy_shift(log_ratio, clip_range)[0].item() > 1.5 * config.target_kl:
+                break
+            grad_norms.append(self.gradient_step(loss))
+            terms.append(loss_terms)
         stats = self.mean_stats(("policy_loss", "value_loss", "entropy"), terms)
-        stats.update(self.mean_stats(("approx_kl", "clip_fraction"), shifts))
+        approx_kl, clip_fraction = policy_shift(torch.cat(log_ratios), clip_range).tolist()
+        stats.update(approx_kl=approx_kl, clip_fraction=clip_fraction)
         stats.update(self.mean_stats(("grad_norm",), grad_norms))
         stats.update(lr=lr, clip_range=clip_range, ent_coef=ent_coef, n_minibatches_done=len(grad_norms))
         return stats

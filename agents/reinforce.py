@@ -69,15 +69,14 @@ class REINFORCE(BaseAgent):
         vf_coef, ent_coef = self.vf_coef(progress), self.ent_coef(progress)
         batch = batch.to(self.device)
         terms, grad_norms = [], []
-        for _ in range(config.n_epochs):
-            for mb in batch.minibatches(config.batch_size):
-                log_probs, entropy, values = self.policy.evaluate_actions(mb.obs, mb.actions)
-                loss, loss_terms = reinforce_loss(
-                    log_probs, self.batch_advantages(mb.advantages), entropy,
-                    values if config.use_baseline else None, mb.returns, vf_coef, ent_coef,
-                )
-                grad_norms.append(self.gradient_step(loss))
-                terms.append(loss_terms)
+        for mb in batch.epochs(config.n_epochs, config.batch_size):
+            log_probs, entropy, values = self.policy.evaluate_actions(mb.obs, mb.actions)
+            loss, loss_terms = reinforce_loss(
+                log_probs, self.batch_advantages(mb.advantages), entropy,
+                values if config.use_baseline else None, mb.returns, vf_coef, ent_coef,
+            )
+            grad_norms.append(self.gradient_step(loss))
+            terms.append(loss_terms)
         stats = self.mean_stats(("policy_loss", "value_loss", "entropy"), terms)
         stats.update(self.mean_stats(("grad_norm",), grad_norms))
         stats.update(lr=lr, ent_coef=ent_coef, n_minibatches_done=len(grad_norms))

@@ -17,6 +17,8 @@ from rich.text import Text
 
 from .metrics_spec import load_metrics_spec
 from .plots import METRICS_CSV, PLOT_NAME, read_metrics_csv
+
+_REPO_ROOT = Path(__file__).resolve().parents[1]
 from .sparkline import sparkline
 
 SPARK_WIDTH = 40  # at most; narrower terminals get shorter sparklines
@@ -116,7 +118,8 @@ def print_summary(
     if (run_dir / PLOT_NAME).is_file():
         facts.add_row("plot", _display_path(run_dir / PLOT_NAME))
     for verb, script in (("play", "play.py"), ("inspect", "inspector.py"), ("publish", "publish.py")):
-        facts.add_row(verb, Text(f"python {script} --run-id {run_id}", style="bold"))
+        if (_REPO_ROOT / script).is_file():
+            facts.add_row(verb, Text(f"python {script} --run-id {run_id}", style="bold"))
 
     console = Console()
     if not console.is_terminal:

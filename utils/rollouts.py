@@ -140,6 +140,11 @@ class TrainingBatch(dict):
     def to(self, device: torch.device | str) -> "TrainingBatch":
         return TrainingBatch({key: value.to(device) for key, value in self.items()})
 
+    def epochs(self, n_epochs: int, batch_size: int):
+        """``n_epochs`` passes of :meth:`minibatches`, as one stream (one loop, one ``break``)."""
+        for _ in range(n_epochs):
+            yield from self.minibatches(batch_size)
+
     def minibatches(self, batch_size: int, generator: torch.Generator | None = None):
         """Shuffled minibatches of ``batch_size`` (the last may be smaller); the whole batch when it fits."""
         n = len(self)
