@@ -8,6 +8,7 @@ from gym_wrappers.discrete_encoder import DiscreteEncoder
 from gym_wrappers.pixel_observation import PixelObservationWrapper
 from gym_wrappers.registry import EnvWrapperRegistry
 from gym_wrappers.reward_shapers import CartPoleV1_RewardShaper, MountainCarV0_RewardShaper
+from gym_wrappers.taxi import TaxiV4_RewardShaper
 
 register_bandit()
 
@@ -18,4 +19,5 @@ __all__ = [
     "EnvWrapperRegistry",
     "MountainCarV0_RewardShaper",
     "PixelObservationWrapper",
+    "TaxiV4_RewardShaper",
 ]
