@@ -74,7 +74,7 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None)
 
     from agents import build_agent
     from loggers import build_loggers
-    from loggers.session_log import session_log
+    from loggers.session_log import log_checkpoint_load, session_log
     from loggers.plots import plot_learning_curve
     from loggers.summary import print_summary
     from trainer_callbacks import (
@@ -85,7 +85,7 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None)
         MetricsLoggingCallback,
     )
     from utils.environment import reward_threshold
-    from utils.runs import atomic_write_json, create_run, load_checkpoint, resolve_run
+    from utils.runs import atomic_write_json, create_run, load_checkpoint, point_latest, resolve_run
 
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="pytorch_lightning")
@@ -99,6 +99,8 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None)
         agent.load_training_state(state)
         record.load_state_dict(state.get("eval", {}))
         atomic_write_json(run.config_path, config.to_dict())
+        point_latest(run)
+        log_checkpoint_load(f"resuming {run.checkpoint('last')} at {agent.env_steps:,} env steps")
     else:
         run = create_run(config.to_dict())
     threshold = reward_threshold(config)

@@ -100,7 +100,7 @@ class BaseAgent(pl.LightningModule):
         training_batch = self.compute_returns(rollout)
         stats = self.optimize(training_batch)
         self.updates += 1
-        self._record_metrics(rollout, training_batch, stats)
+        self._record_metrics(training_batch, stats)
 
     # -- the algorithm --------------------------------------------------------------------------
     def compute_returns(self, rollout: Rollout) -> TrainingBatch:
@@ -148,7 +148,7 @@ class BaseAgent(pl.LightningModule):
         return normalize(advantages) if self.config.normalize_advantages == "rollout" else advantages
 
     # -- metrics --------------------------------------------------------------------------------
-    def _record_metrics(self, rollout: Rollout, batch: TrainingBatch, stats: dict[str, float]) -> None:
+    def _record_metrics(self, batch: TrainingBatch, stats: dict[str, float]) -> None:
         collector = self.collector
         elapsed = time.perf_counter() - self._fit_started
         metrics = {f"train/{key}": value for key, value in stats.items()}
