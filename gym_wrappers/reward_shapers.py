@@ -1,4 +1,4 @@
-"""Dense reward shaping for CartPole-v1 and MountainCar-v0.
+"""Reward shaping: a dense bonus for CartPole-v1, and potential-based shaping (MountainCar-v0, Taxi-v4).
 
 Both keep the env's own reward in ``info["original_reward"]`` (set once, so stacked shapers keep the true one).
 """
@@ -56,8 +56,36 @@ class CartPoleV1_RewardShaper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return obs, float(reward) + float(bonus), terminated, truncated, info
 
 
+class PotentialBasedRewardShaper(gym.Wrapper):
+    """Potential-based shaping (Ng et al. 1999): ``reward += gamma * phi(s') - phi(s)``.
+
+    Subclasses define ``potential()`` from the env's state. ``phi = 0`` once an episode terminates, so with
+    ``gamma`` equal to the agent's discount the optimal policy is unchanged; truncation is not the end of
+    the task, so a truncated state keeps its potential (the learner bootstraps it).
+    """
+
+    gamma: float
+
+    def potential(self) -> float:
+        """phi of the env's current state."""
+        raise NotImplementedError
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._potential = self.potential()
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        next_potential = 0.0 if terminated else self.potential()
+        shaping = self.gamma * next_potential - self._potential
+        self._potential = next_potential
+        info.setdefault("original_reward", reward)
+        return obs, float(reward) + float(shaping), terminated, truncated, info
+
+
 @EnvWrapperRegistry.register("MountainCarV0_RewardShaper")
-class MountainCarV0_RewardShaper(gym.Wrapper, gym.utils.RecordConstructorArgs):
+class MountainCarV0_RewardShaper(PotentialBasedRewardShaper, gym.utils.RecordConstructorArgs):
     """Potential-based shaping (Ng et al. 1999): ``reward += gamma * phi(s') - phi(s)``.
 
     ``phi(s) = position_reward_scale * (sin(3x) + 1) / 2 + velocity_reward_scale * |v| / max_speed``
@@ -98,17 +126,3 @@ class MountainCarV0_RewardShaper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         height = (math.sin(3.0 * position) + 1.0) / 2.0
         speed = abs(velocity) / self.env.unwrapped.max_speed
         return self.position_reward_scale * height + self.velocity_reward_scale * speed
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
-        obs, info = self.env.reset(seed=seed, options=options)
-        self._potential = self.potential()
-        return obs, info
-
-    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        # Truncation is not the end of the task: the state keeps its potential and the learner bootstraps it.
-        next_potential = 0.0 if terminated else self.potential()
-        shaping = self.gamma * next_potential - self._potential
-        self._potential = next_potential
-        info.setdefault("original_reward", reward)
-        return obs, float(reward) + float(shaping), terminated, truncated, info

@@ -6,13 +6,13 @@ Keeps the env's own reward in ``info["original_reward"]`` (set once, so stacked 
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, SupportsFloat
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from gym_wrappers.registry import EnvWrapperRegistry
-from gym_wrappers.reward_shapers import _require_attributes
+from gym_wrappers.reward_shapers import PotentialBasedRewardShaper, _require_attributes
 
 IN_TAXI = 4  # Taxi's passenger-location index meaning "in the taxi"
 MOVES = range(4)  # south, north, east, west
@@ -26,7 +26,8 @@ def maze_distances(taxi: Any) -> np.ndarray:
     for row in range(rows):
         for col in range(cols):
             state = taxi.encode(row, col, 0, 1)  # passenger and destination do not affect moves
-            cells = {tuple(int(x) for x in taxi.decode(nxt)[:2]) for a in MOVES for p, nxt, _, _ in taxi.P[state][a] if p > 0}
+            nexts = [nxt for a in MOVES for p, nxt, _, _ in taxi.P[state][a] if p > 0]
+            cells = {tuple(int(x) for x in taxi.decode(nxt)[:2]) for nxt in nexts}
             neighbours[(row, col)] = cells - {(row, col)}
     distances = np.full((len(taxi.locs), rows, cols), -1, dtype=np.int64)
     for index, loc in enumerate(taxi.locs):
@@ -43,7 +44,7 @@ def maze_distances(taxi: Any) -> np.ndarray:
 
 
 @EnvWrapperRegistry.register("TaxiV4_RewardShaper")
-class TaxiV4_RewardShaper(gym.Wrapper, gym.utils.RecordConstructorArgs):
+class TaxiV4_RewardShaper(PotentialBasedRewardShaper, gym.utils.RecordConstructorArgs):
     """Potential-based shaping (Ng et al. 1999): ``reward += gamma * phi(s') - phi(s)``.
 
     ``phi(s) = scale * (carry_bonus * carrying - distance(taxi, target))``: the target is the passenger until
@@ -83,17 +84,3 @@ class TaxiV4_RewardShaper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         carrying = passenger == IN_TAXI
         distance = self.distances[destination if carrying else passenger, row, col]
         return self.scale * (self.carry_bonus * float(carrying) - float(distance))
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
-        obs, info = self.env.reset(seed=seed, options=options)
-        self._potential = self.potential()
-        return obs, info
-
-    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        # Truncation is not the end of the task: the state keeps its potential and the learner bootstraps it.
-        next_potential = 0.0 if terminated else self.potential()
-        shaping = self.gamma * next_potential - self._potential
-        self._potential = next_potential
-        info.setdefault("original_reward", reward)
-        return obs, float(reward) + float(shaping), terminated, truncated, info

@@ -10,6 +10,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from gym_wrappers import DiscreteEncoder, EnvWrapperRegistry, TaxiV4_RewardShaper, taxi
+from gym_wrappers.taxi import maze_distances
 from utils.config import load_config
 from utils.environment import make_env_fn
 from utils.errors import ConfigError
@@ -47,16 +48,33 @@ def test_rejects_an_env_that_is_not_taxi() -> None:
         TaxiV4_RewardShaper(gym.make("CartPole-v1"))
 
 
+def test_maze_distances_go_around_the_walls() -> None:
+    # locs: 0 = R (0, 0), 1 = G (0, 4), 2 = Y (4, 0), 3 = B (4, 3); walls between columns 1|2 in rows 0-1,
+    # and 0|1 and 2|3 in rows 3-4
+    distances = maze_distances(gym.make("Taxi-v4").unwrapped)
+    assert distances.shape == (4, 5, 5)
+    assert [distances[i][loc] for i, loc in enumerate([(0, 0), (0, 4), (4, 0), (4, 3)])] == [0, 0, 0, 0]
+    assert distances[0, 0, 2] == 6  # (0, 2) -> R: down to row 2, across, back up (Manhattan: 2)
+    assert distances[3, 4, 0] == 7  # Y -> B: out of Y's dead end first (Manhattan: 3)
+    assert distances.max() == 8 < TaxiV4_RewardShaper.carry_bonus  # so a legal pick-up always pays
+    assert (distances == maze_distances(gym.make("Taxi-v4", is_rainy=True).unwrapped)).all()
+
+
 def test_potential_is_minus_the_distance_to_the_passenger_then_a_bonus_minus_the_distance_to_the_destination() -> None:
-    # locs: 0 = (0, 0), 1 = (0, 4), 2 = (4, 0), 3 = (4, 3)
-    assert shaper_at((2, 2, 0, 3)).potential() == -4.0  # passenger waiting at (0, 0)
-    assert shaper_at((2, 2, 4, 3)).potential() == 10.0 - 3.0  # aboard, destination (4, 3)
+    assert shaper_at((2, 2, 0, 3)).potential() == -4.0  # passenger waiting at R
+    assert shaper_at((2, 2, 4, 3)).potential() == 10.0 - 3.0  # aboard, destination B
     assert shaper_at((2, 2, 4, 3), scale=0.5).potential() == 0.5 * 7.0
 
 
 @pytest.mark.parametrize(
     ("action", "expected"),
-    [(NORTH, -1.0 + 1.0), (SOUTH, -1.0 - 1.0), (PICKUP, -10.0), (DROPOFF, -10.0)],
+    [
+        (WEST, -1.0 + 1.0),  # towards R
+        (EAST, -1.0 - 1.0),  # away
+        (NORTH, -1.0 - 1.0),  # closer as the crow flies, but a detour: the wall between columns 1|2 in rows 0-1
+        (PICKUP, -10.0),
+        (DROPOFF, -10.0),
+    ],
 )
 def test_moves_towards_the_target_pay_and_illegal_actions_keep_their_penalty(action: int, expected: float) -> None:
     env = shaper_at((2, 2, 0, 3), gamma=1.0)
@@ -66,7 +84,7 @@ def test_moves_towards_the_target_pay_and_illegal_actions_keep_their_penalty(act
 
 
 def test_a_legal_pickup_pays_the_bonus_less_the_distance_left() -> None:
-    env = shaper_at((0, 0, 0, 3), gamma=0.99)  # at the passenger; destination (4, 3) is 7 away
+    env = shaper_at((0, 0, 0, 3), gamma=0.99)  # at the passenger; destination B is 7 moves away
     _, reward, _, _, info = env.step(PICKUP)
     assert info["original_reward"] == -1
     assert reward == pytest.approx(-1.0 + 0.99 * (10.0 - 7.0) - 0.0)
@@ -123,15 +141,18 @@ def test_the_optimal_policy_is_unchanged() -> None:
 
     q, q_shaped = q_values(reward), q_values(shaped)
     np.testing.assert_allclose(q_shaped, q - phi[:, None], atol=1e-6)
-    # (a state's greedy action set, up to ties within 1e-6)
-    assert ((q >= q.max(axis=1, keepdims=True) - 1e-6) == (q_shaped >= q_shaped.max(axis=1, keepdims=True) - 1e-6)).all()
+    def greedy(values: np.ndarray) -> np.ndarray:  # each state's best actions, up to ties within 1e-6
+        return values >= values.max(axis=1, keepdims=True) - 1e-6
+
+    assert (greedy(q) == greedy(q_shaped)).all()
 
 
 def test_reads_the_env_state_under_an_observation_wrapper() -> None:
     env = TaxiV4_RewardShaper(DiscreteEncoder(gym.make("Taxi-v4"), encoding="onehot"), gamma=1.0)
     obs, _ = env.reset(seed=0)
     assert obs.shape == (500,)
-    assert env.potential() == shaper_at(tuple(int(i) for i in env.unwrapped.decode(env.unwrapped.s))).potential()
+    state = tuple(int(i) for i in env.unwrapped.decode(env.unwrapped.s))
+    assert env.potential() == shaper_at(state).potential()
 
 
 def test_episode_statistics_report_the_envs_own_reward() -> None:

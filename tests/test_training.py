@@ -175,10 +175,10 @@ def test_short_reinforce_run(workdir, overrides):
     run = only_run(workdir)
     assert read_json(run / "results.json") == json.loads(json.dumps(results))  # (tuples become lists)
     assert results["algo_id"] == "reinforce" and results["status"] == "completed"
-    assert results["total_timesteps"] == 8192  # 2 rollouts of 8 envs x 512 steps
+    assert results["total_timesteps"] == 8192  # 4 rollouts of 8 envs x 256 steps
     assert [step for step, _ in results["eval_history"]] == [4096, 8192]
     last = load_ckpt(run / "checkpoints" / "last.ckpt")
-    assert last["counters"]["env_steps"] == 8192 and last["counters"]["updates"] == 2
+    assert last["counters"]["env_steps"] == 8192 and last["counters"]["updates"] == 4
     assert last["config"]["returns_type"] == config.returns_type
     rows = metrics_rows(run)
     assert all(np.isfinite(float(row["train/policy_loss"])) for row in rows)

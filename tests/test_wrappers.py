@@ -21,7 +21,13 @@ from gym_wrappers import (
 from gym_wrappers import bandit, discrete_encoder, pixel_observation, registry, reward_shapers
 from utils.errors import ConfigError
 
-WRAPPER_IDS = ["CartPoleV1_RewardShaper", "DiscreteEncoder", "MountainCarV0_RewardShaper", "PixelObservationWrapper"]
+WRAPPER_IDS = [
+    "CartPoleV1_RewardShaper",
+    "DiscreteEncoder",
+    "MountainCarV0_RewardShaper",
+    "PixelObservationWrapper",
+    "TaxiV4_RewardShaper",
+]
 
 
 # ---- registry ----------------------------------------------------------------------------------------------
