@@ -64,6 +64,26 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def run_results(run, config: Config, agent, record, threshold: float | None, status: str, wall_time_s: float) -> dict:
+    """results.json's content: what a run achieved, for people and for scripts/benchmark.py."""
+    return {
+        "run_id": run.run_id,
+        "config_id": config.config_id,
+        "env_id": config.env_id,
+        "algo_id": config.algo_id,
+        "seed": config.seed,
+        "status": status,
+        "total_timesteps": agent.env_steps,
+        "wall_time_s": round(wall_time_s, 3),
+        "best_eval_reward": record.best_reward,
+        "final_eval_reward": record.last_reward,
+        "solved_at_timestep": record.solved_at_env_steps,
+        "reward_threshold": threshold,
+        "best_train_reward": agent.best_train_reward if agent.best_train_reward > float("-inf") else None,
+        "eval_history": [list(item) for item in record.history],
+    }
+
+
 def train(config: Config, *, quiet: bool = False, resume_run: str | None = None) -> dict[str, Any]:
     """Train ``config`` in a new run folder (or continue ``resume_run``); returns results.json's content."""
     configure_torch(config)
@@ -139,22 +159,7 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None)
                 raise
             status = "interrupted"
         finally:
-            results = {
-                "run_id": run.run_id,
-                "config_id": config.config_id,
-                "env_id": config.env_id,
-                "algo_id": config.algo_id,
-                "seed": config.seed,
-                "status": status,
-                "total_timesteps": agent.env_steps,
-                "wall_time_s": round(time.perf_counter() - started, 3),
-                "best_eval_reward": record.best_reward,
-                "final_eval_reward": record.last_reward,
-                "solved_at_timestep": record.solved_at_env_steps,
-                "reward_threshold": threshold,
-                "best_train_reward": agent.best_train_reward if agent.best_train_reward > float("-inf") else None,
-                "eval_history": [list(item) for item in record.history],
-            }
+            results = run_results(run, config, agent, record, threshold, status, time.perf_counter() - started)
             atomic_write_json(run.results_path, results)
         if not quiet:
             try:

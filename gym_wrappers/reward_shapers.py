@@ -1,6 +1,6 @@
 """Reward shaping: a dense bonus for CartPole-v1, and potential-based shaping (MountainCar-v0, Taxi-v4).
 
-Both keep the env's own reward in ``info["original_reward"]`` (set once, so stacked shapers keep the true one).
+All keep the env's own reward in ``info["original_reward"]`` (set once, so stacked shapers keep the true one).
 """
 
 from __future__ import annotations
