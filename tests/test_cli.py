@@ -94,6 +94,11 @@ def test_unknown_env_wrapper_lists_the_registered_ones(tmp_path):
     assert "Nope" in line and "DiscreteEncoder" in line
 
 
+def test_obs_type_outside_atari_is_rejected(tmp_path):
+    line = one_error_line(run_script("train.py", "CartPole-v1:ppo", "--obs_type", "ram", cwd=tmp_path))
+    assert "obs_type" in line and "ALE/" in line and "CartPole-v1" in line
+
+
 def test_resume_with_no_runs(tmp_path):
     line = one_error_line(run_script("train.py", "--resume", "@latest-run", cwd=tmp_path))
     assert "no runs" in line

@@ -77,7 +77,6 @@ class Config:
     device: Device = "cpu"
     log_every_updates: int = 1
     checkpoint_every_updates: int = 50  # last.ckpt cadence; 0 disables periodic saves
-    video_freq: int = 0  # 0 disables
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -125,7 +124,7 @@ class Config:
         for name in ("n_envs", "n_steps", "n_epochs", "max_timesteps", "eval_episodes", "frame_stack",
                      "log_every_updates"):
             _require(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("seed", "eval_freq", "torch_threads", "checkpoint_every_updates", "video_freq"):
+        for name in ("seed", "eval_freq", "torch_threads", "checkpoint_every_updates"):
             _require(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
         _require(0 < self.gamma <= 1, f"gamma must be in (0, 1], got {self.gamma}")
         _require(0 <= self.gae_lambda <= 1, f"gae_lambda must be in [0, 1], got {self.gae_lambda}")

@@ -79,6 +79,8 @@ def make_env_fn(config: Any, render_mode: str | None = None) -> Callable[[], gym
 def check_env_config(config: Any) -> None:
     """Build (and close) one env, so a bad env id, env_kwargs or wrapper is reported before training
     imports Lightning and starts workers."""
+    if config.obs_type is not None and not config.env_id.startswith("ALE/"):
+        raise ConfigError(f"obs_type applies to Atari (ALE/...) environments, not {config.env_id}")
     make_env_fn(config)().close()
 
 
