@@ -8,13 +8,13 @@ atomically, with the earlier rows padded, and appending resumes.
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from pytorch_lightning.loggers.logger import Logger
 from pytorch_lightning.utilities import rank_zero_only
+
+from utils.runs import atomic_write
 
 from .plots import METRICS_CSV, STEP_COLUMN
 
@@ -90,19 +90,16 @@ class CsvMetricsLogger(Logger):
         self._known.update(new)
         if not self.path.is_file():
             return
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".metrics.", suffix=".csv")
-        try:
-            with open(self.path, newline="", encoding="utf-8") as src, os.fdopen(fd, "w", newline="", encoding="utf-8") as dst:
-                rows = csv.reader(src)
-                next(rows, None)
-                writer = csv.writer(dst)
-                writer.writerow(self._columns)
-                padding = [""] * len(new)
-                writer.writerows(row + padding for row in rows)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with open(self.path, newline="", encoding="utf-8") as src:
+            rows = list(csv.reader(src))[1:]
+        padding = [""] * len(new)
+
+        def write(handle) -> None:
+            writer = csv.writer(handle)
+            writer.writerow(self._columns)
+            writer.writerows(row + padding for row in rows)
+
+        atomic_write(self.path, write)
 
 
 def _cell(value: Any) -> Any:

@@ -31,7 +31,8 @@ def new_run_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
 
 
-def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
+def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> None:
+    """Call ``write(handle)`` on a temporary file next to ``path``, then move it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp's 0600 would make run files private to their creator
@@ -47,7 +48,7 @@ def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write(Path(path), lambda f: f.write(text), "w")
+    atomic_write(Path(path), lambda f: f.write(text))
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
@@ -57,7 +58,7 @@ def atomic_write_json(path: Path, data: Any) -> None:
 def atomic_torch_save(obj: Any, path: Path) -> None:
     import torch
 
-    _atomic_write(Path(path), lambda f: torch.save(obj, f), "wb")
+    atomic_write(Path(path), lambda f: torch.save(obj, f), "wb")
 
 
 @dataclass(frozen=True)
