@@ -38,17 +38,15 @@ def play(args: argparse.Namespace) -> list[float]:
     path = run.checkpoint(args.checkpoint) if args.checkpoint else run.best_or_last_checkpoint()
     state = load_checkpoint(path)
 
-    import torch
-
     from loggers.session_log import log_checkpoint_load
     from utils.config import config_from_dict
     from utils.environment import build_vec_env, load_normalization_state
     from utils.evaluation import evaluate_policy
     from utils.policies import build_policy
+    from utils.torch_runtime import configure_torch
 
     config = config_from_dict(run.load_config_dict())
-    if config.torch_threads > 0:
-        torch.set_num_threads(config.torch_threads)
+    configure_torch(config.torch_threads)
     envs = build_vec_env(config, 1, training=False, render_mode="human" if args.render else None)
     policy = build_policy(config, envs.single_observation_space, envs.single_action_space)
     try:

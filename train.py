@@ -12,56 +12,91 @@ import sys
 import time
 from typing import Any
 
-from utils.config import Config, config_from_dict, load_config, parse_cli_overrides, parse_config_id, replace_config
+from utils.cli import ArgumentParser
+from utils.config import (
+    Config,
+    add_field_arguments,
+    config_from_dict,
+    field_overrides,
+    list_configs,
+    load_config,
+    normalize_option_names,
+    parse_config_id,
+    replace_config,
+)
 from utils.errors import UserError
 
 DEFAULT_CONFIG_ID = "Bandit-v0:ppo"
 
 
-def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, Any]]:
-    parser = argparse.ArgumentParser(
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="train.py",
+        usage="python train.py [ENV:VARIANT] [-q] [--max-steps N] [--resume RUN_ID] [--list] [--<field> VALUE ...]",
         description="Train a PPO/REINFORCE agent from config/environments/<env>.yaml.",
-        epilog="Any config field can be overridden: --policy_lr lin_0.001 --n_envs=16 ...",
+        epilog="examples:\n  python train.py CartPole-v1:ppo\n  python train.py CartPole-v1:ppo --policy_lr lin_3e-4 "
+               "--n_envs=16 -q\n  python train.py --resume @latest-run --max-steps 200000",
     )
-    parser.add_argument("config", nargs="?", help=f"<env>:<variant>, e.g. CartPole-v1:ppo (default {DEFAULT_CONFIG_ID})")
-    parser.add_argument("--config_id", "--config-id", dest="config_id_flag", help="same as the positional config")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no per-update output, one summary line")
-    parser.add_argument("--max-steps", "--max_steps", dest="max_steps", help="override max_timesteps")
-    parser.add_argument("--seed", help="override seed")
-    parser.add_argument("--resume", metavar="RUN_ID", help="continue a run (its id or @latest-run)")
-    args, rest = parser.parse_known_args(argv)
-    overrides = parse_cli_overrides(rest)
+    parser.add_argument("config", nargs="?", metavar="ENV:VARIANT",
+                        help=f"the config, e.g. CartPole-v1:ppo (default {DEFAULT_CONFIG_ID}; see --list)")
+    parser.add_argument("--config_id", "--config-id", dest="config_id_flag", metavar="ENV:VARIANT",
+                        help="same as the positional config")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no live table, one summary line at the end")
+    parser.add_argument("--max-steps", "--max_steps", dest="max_steps", metavar="N",
+                        help="training budget in env steps (same as --max_timesteps)")
+    parser.add_argument("--resume", metavar="RUN_ID", help="continue a run (its id or @latest-run) from last.ckpt")
+    parser.add_argument("--list", action="store_true", help="list the shipped configs and exit")
+    add_field_arguments(parser)
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, Any]]:
+    """The script's own flags, and the config field overrides (any order, ``--f v`` or ``--f=v``)."""
+    args = build_parser().parse_strict(normalize_option_names(list(sys.argv[1:] if argv is None else argv)))
+    overrides = field_overrides(args)
     if args.max_steps is not None:
+        if "max_timesteps" in overrides and str(overrides["max_timesteps"]) != args.max_steps:
+            raise UserError(f"--max-steps {args.max_steps} and --max_timesteps {overrides['max_timesteps']} disagree")
         overrides["max_timesteps"] = args.max_steps
-    if args.seed is not None:
-        overrides["seed"] = args.seed
+    if args.config and args.config_id_flag and args.config != args.config_id_flag:
+        raise UserError(f"two configs given: '{args.config}' and --config_id '{args.config_id_flag}'")
     return args, overrides
 
 
 def resolve_config(args: argparse.Namespace, overrides: dict[str, Any]) -> Config:
-    if args.config and args.config_id_flag and args.config != args.config_id_flag:
-        raise UserError(f"two configs given: '{args.config}' and --config_id '{args.config_id_flag}'")
-    config_id = args.config or args.config_id_flag or DEFAULT_CONFIG_ID
-    name, variant = parse_config_id(config_id)
+    """The config to train: the run's own (plus overrides) with --resume, else the named one."""
+    config_id = args.config or args.config_id_flag
+    if args.resume is not None:
+        from utils.runs import resolve_run
+
+        run = resolve_run(args.resume)
+        saved = config_from_dict(run.load_config_dict())
+        if config_id and config_id != saved.config_id:
+            raise UserError(f"--resume continues run '{run.run_id}' with its own config {saved.config_id}; "
+                            f"drop '{config_id}' or start a new run without --resume")
+        return replace_config(saved, overrides)
+    name, variant = parse_config_id(config_id or DEFAULT_CONFIG_ID)
     return load_config(name, variant, overrides)
 
 
-def configure_torch(config: Config) -> None:
-    import torch
+def print_config_list() -> None:
+    """``--list``: every shipped config id with its algorithm, budget and description (no torch import)."""
+    entries = list_configs()
+    width = max((len(entry.config_id) for entry in entries), default=10)
+    print(f"{'config':<{width}}  {'algo':<9}  {'budget':>6}  description")
+    for entry in entries:
+        if entry.config is None:
+            print(f"{entry.config_id:<{width}}  {'-':<9}  {'-':>6}  error: {entry.error}")
+            continue
+        config = entry.config
+        print(f"{entry.config_id:<{width}}  {config.algo_id:<9}  {_short(config.max_timesteps):>6}  {config.description}")
 
-    if config.torch_threads > 0:
-        torch.set_num_threads(config.torch_threads)
 
-
-def seed_everything(seed: int) -> None:
-    import random
-
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+def _short(steps: int) -> str:
+    for unit, size in (("M", 1_000_000), ("k", 1_000)):
+        if steps >= size:
+            return f"{steps / size:.3g}{unit}"
+    return str(steps)
 
 
 def run_results(run, config: Config, agent, record, threshold: float | None, status: str, wall_time_s: float) -> dict:
@@ -86,7 +121,9 @@ def run_results(run, config: Config, agent, record, threshold: float | None, sta
 
 def train(config: Config, *, quiet: bool = False, resume_run: str | None = None) -> dict[str, Any]:
     """Train ``config`` in a new run folder (or continue ``resume_run``); returns results.json's content."""
-    configure_torch(config)
+    from utils.torch_runtime import configure_torch, seed_everything
+
+    configure_torch(config.torch_threads)
     import logging
     import warnings
 
@@ -173,13 +210,10 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None)
 def main(argv: list[str] | None = None) -> int:
     try:
         args, overrides = parse_args(argv)
-        if args.resume:
-            from utils.runs import resolve_run
-
-            run = resolve_run(args.resume)
-            config = replace_config(config_from_dict(run.load_config_dict()), overrides)
-        else:
-            config = resolve_config(args, overrides)
+        if args.list:
+            print_config_list()
+            return 0
+        config = resolve_config(args, overrides)
         from utils.environment import check_env_config
 
         check_env_config(config)

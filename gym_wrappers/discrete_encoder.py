@@ -25,8 +25,8 @@ class DiscreteEncoder(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     >>> env = DiscreteEncoder(gym.make("FrozenLake-v1"), encoding="binary")
     >>> env.observation(5)
     array([1., 0., 1., 0.], dtype=float32)
-    >>> DiscreteEncoder(gym.make("FrozenLake-v1"), encoding="onehot").observation(5).argmax()
-    np.int64(5)
+    >>> int(DiscreteEncoder(gym.make("FrozenLake-v1"), encoding="onehot").observation(5).argmax())
+    5
     """
 
     def __init__(self, env: gym.Env, encoding: str = "onehot") -> None:

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from utils.config import load_config, parse_config_id  # noqa: E402
+from utils.torch_runtime import configure_torch  # noqa: E402
 
 
 def _undo_fast_tanh() -> None:
@@ -82,7 +83,7 @@ def run_once(config_id: str, steps: int, overrides: dict, patch=None, profile: c
 
     name, variant = parse_config_id(config_id)
     config = load_config(name, variant, {"max_timesteps": steps, "eval_freq": 0, "early_stop": False, **overrides})
-    torch.set_num_threads(config.torch_threads)
+    configure_torch(config.torch_threads)
     if patch:
         patch()
     torch.manual_seed(config.seed)

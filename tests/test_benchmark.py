@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -15,6 +16,9 @@ from _bench_worker import EvalClock, make_row, sb3_ppo_kwargs  # noqa: E402
 from reference_ppo import Hyperparams  # noqa: E402
 from utils.config import load_config  # noqa: E402
 from utils.errors import UserError  # noqa: E402
+
+SB3_REASON = "needs the bench extra: pip install -e '.[bench]'"
+NEEDS_SB3 = pytest.mark.skipif(importlib.util.find_spec("stable_baselines3") is None, reason=SB3_REASON)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +61,7 @@ def test_sb3_kwargs_translate_cartpole(cartpole):
 
 
 def test_sb3_accepts_the_translation(cartpole):
-    sb3 = pytest.importorskip("stable_baselines3")
+    sb3 = pytest.importorskip("stable_baselines3", reason=SB3_REASON)
     from stable_baselines3.common.env_util import make_vec_env
 
     model = sb3.PPO("MlpPolicy", make_vec_env("CartPole-v1", 8), **sb3_ppo_kwargs(cartpole))
@@ -150,7 +154,7 @@ def test_plan_alternates_sides_per_seed(cartpole):
     [
         (["Nope-v0:ppo"], "unknown config"),
         (["CartPole-v1"], "must have the form"),
-        (["CartPole-v1:reinforce", "--vs", "sb3"], "only PPO"),
+        pytest.param(["CartPole-v1:reinforce", "--vs", "sb3"], "only PPO", marks=NEEDS_SB3),
         (["Acrobot-v1:ppo", "--vs", "reference"], "only implements CartPole-v1:ppo"),
     ],
 )

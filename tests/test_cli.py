@@ -113,6 +113,109 @@ def test_help(tmp_path, script):
         assert option in result.stdout
 
 
+# Every documented form of an override trains with it applied, whatever its position among the flags.
+
+FAST = ["--max-steps", "256", "--eval_freq", "0", "--eval_episodes", "2", "-q"]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--config_id", "Bandit-v0:ppo", "--policy_lr", "0.002"], {"config_id": "Bandit-v0:ppo", "policy_lr": 0.002}),
+    (["--config-id=Bandit-v0:reinforce", "--policy_lr=0.02"], {"algo_id": "reinforce", "policy_lr": 0.02}),
+    (["-q", "--n_envs", "4"], {"config_id": "Bandit-v0:ppo", "n_envs": 4}),  # the default config
+    (["--n_envs=4", "Bandit-v0:reinforce"], {"algo_id": "reinforce", "n_envs": 4}),  # override before the config
+    (["Bandit-v0:ppo", "--seed", "7", "--n_steps=16"], {"seed": 7, "n_steps": 16}),
+    (["--seed=7", "Bandit-v0:ppo", "--max_steps", "300"], {"seed": 7, "max_timesteps": 300}),
+    (["Bandit-v0:ppo", "--early_stop=False", "--normalize_obs=True"], {"early_stop": False, "normalize_obs": True}),
+    (["Bandit-v0:ppo", "--early_stop", "false", "--normalize-obs", "yes"], {"early_stop": False, "normalize_obs": True}),
+    (["Bandit-v0:ppo", "--hidden_dims=[128,128]"], {"hidden_dims": [128, 128]}),
+    (["Bandit-v0:ppo", "--hidden_dims", "128,128"], {"hidden_dims": [128, 128]}),
+    (["Bandit-v0:ppo", "--hidden-dims", "[32, 16]"], {"hidden_dims": [32, 16]}),
+    (["Bandit-v0:ppo", "--policy_lr=lin_0.0005", "--batch_size=0.5"], {"policy_lr": "lin_0.0005", "batch_size": 128}),
+    (["Bandit-v0:ppo", "--env_kwargs", "{n_arms: 5}"], {"env_kwargs": {"n_arms": 5}}),
+])
+def test_every_override_form_is_applied(tmp_path, monkeypatch, argv, expected):
+    import train
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VIBES_DISABLE_SESSION_LOGS", "1")
+    # FAST goes first, so the form under test is also checked after flags and overrides
+    assert train.main([*FAST, *argv]) == 0
+    saved = json.loads((tmp_path / "runs" / "@latest-run" / "config.json").read_text())
+    saved["config_id"] = f"{saved['project_id']}:{saved['variant']}"
+    assert {key: saved[key] for key in expected} == expected
+
+
+def test_resume_takes_overrides_after_the_run_id(tmp_path, monkeypatch):
+    import train
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VIBES_DISABLE_SESSION_LOGS", "1")
+    assert train.main(["Bandit-v0:ppo", *FAST]) == 0
+    run_id = (tmp_path / "runs" / "@latest-run").resolve().name
+    assert train.main(["--resume", "@latest-run", "--n_envs", "16", "--max-steps", "1024", "-q"]) == 0
+    saved = json.loads((tmp_path / "runs" / run_id / "config.json").read_text())
+    assert (saved["n_envs"], saved["max_timesteps"]) == (16, 1024)
+    results = json.loads((tmp_path / "runs" / run_id / "results.json").read_text())
+    assert results["total_timesteps"] >= 1024
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["CartPole-v1:ppo", "--polcy_lr", "0.1"], "unknown option --polcy_lr (did you mean --policy_lr?)"),
+    (["CartPole-v1:ppo", "--polcy-lr=0.1"], "unknown option --polcy-lr (did you mean --policy_lr?)"),
+    (["--n", "4"], "unknown option --n "),
+    (["CartPole-v1:ppo", "--n_envs"], "--n_envs needs a value: --n_envs VALUE or --n_envs=VALUE"),
+    (["CartPole-v1:ppo", "--normalize_obs", "--n_envs", "4"], "--normalize_obs needs a value"),
+    (["CartPole-v1:ppo", "extra"], "unexpected argument 'extra'"),
+    (["CartPole-v1:ppo", "--config_id", "Acrobot-v1:ppo"], "two configs given"),
+    (["CartPole-v1:ppo", "--variant", "x"], "unknown option --variant"),
+    (["CartPole-v1:ppo", "--max-steps", "10", "--max_timesteps", "20"], "--max-steps 10 and --max_timesteps 20 disagree"),
+    (["CartPole-v1:ppo", "--env_kwargs", "{a: [1"], "argument --env_kwargs: cannot parse '{a: [1' as a YAML list"),
+])
+def test_bad_command_lines_are_one_line_errors(argv, expected):
+    import train
+    from utils.errors import UserError
+
+    with pytest.raises(UserError) as info:
+        args, overrides = train.parse_args(argv)
+        train.resolve_config(args, overrides)
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_list_prints_every_config_with_algo_budget_and_description(tmp_path):
+    result = run_script("train.py", "--list", cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["config", "algo", "budget", "description"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    from utils.config import list_config_ids
+
+    assert sorted(rows) == sorted(list_config_ids())
+    assert rows["CartPole-v1:ppo"].split()[1:3] == ["ppo", "100k"]
+    assert rows["CartPole-v1:reinforce"].split()[1:3] == ["reinforce", "300k"]
+    assert all(len(row.split()) > 3 for row in rows.values())  # every shipped config describes itself
+
+
+def test_list_and_help_import_no_torch(tmp_path):
+    code = ("import sys, train; train.main(['--list']); "
+            "print(sorted(m for m in ('torch', 'gymnasium', 'pytorch_lightning') if m in sys.modules))")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=TIMEOUT)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_help_lists_every_field_with_its_meaning_and_default(tmp_path):
+    from utils.config import field_default, field_help, schema_fields
+
+    text = " ".join(run_script("train.py", "--help", cwd=tmp_path).stdout.split())
+    for name in schema_fields():
+        if name == "variant":
+            assert "--variant" not in text
+            continue
+        assert f"--{name} " in text
+        assert f"{' '.join(field_help(name).split())} (default: {field_default(name)})" in text
+
+
 # --------------------------------------------------------------------------------------------------------
 # play.py
 

@@ -13,8 +13,8 @@ from utils.config import (
     config_fields,
     config_from_dict,
     list_config_ids,
+    list_configs,
     load_config,
-    parse_cli_overrides,
     parse_config_id,
     replace_config,
 )
@@ -147,21 +147,6 @@ def test_reinforce_variant_level_ppo_field_is_an_error(tmp_path):
     assert "field 'clip_range' does not apply to algo_id 'reinforce'" in message
 
 
-def test_legacy_block_format(tmp_path):
-    write(tmp_path, "CartPole-v1", """
-        CartPole-v1_ppo:
-          env_id: CartPole-v1
-          algo_id: ppo
-          n_envs: 4
-        CartPole-v1_reinforce:
-          env_id: CartPole-v1
-          algo_id: reinforce
-    """)
-    cfg = load_config("CartPole-v1", "ppo", config_dir=tmp_path)
-    assert (cfg.algo_id, cfg.n_envs, cfg.config_id) == ("ppo", 4, "CartPole-v1:ppo")
-    assert list_config_ids(tmp_path) == ["CartPole-v1:ppo", "CartPole-v1:reinforce"]
-
-
 def test_inheritance_cycle_is_detected(tmp_path):
     write(tmp_path, "cp", """
         env_id: CartPole-v1
@@ -254,7 +239,14 @@ def test_yaml_bare_off_means_off_for_normalize_advantages(tmp_path):
 @pytest.mark.parametrize("field, value, expected", [
     ("n_envs", 1.5, "n_envs must be an integer, got 1.5"),
     ("n_envs", True, "n_envs must be an integer, got True"),
-    ("gamma", "high", "gamma must be a number, got 'high'"),
+    ("gamma", "high", "gamma must be a finite number, got 'high'"),
+    ("gamma", "inf", "gamma must be a finite number, got 'inf'"),
+    ("max_grad_norm", float("nan"), "max_grad_norm must be a finite number, got nan"),
+    ("policy_lr", "lin_1e999", "policy_lr must be finite, got 'lin_1e999'"),
+    ("policy_lr", "inf", "policy_lr must be a number, 'lin_<start>' or 'lin_<start>_<end>'"),
+    ("reward_threshold", "-inf", "reward_threshold must be a finite number, got '-inf'"),
+    ("env_kwargs", {"x": float("inf")}, "env_kwargs must hold finite numbers only, got inf"),
+    ("env_kwargs", {1: 2}, "env_kwargs must be a mapping with string keys"),
     ("normalize_obs", "maybe", "normalize_obs must be true or false, got 'maybe'"),
     ("policy_lr", "lin_x", "policy_lr must be a number, 'lin_<start>' or 'lin_<start>_<end>'"),
     ("env_wrappers", ["Foo"], "env_wrappers item 0 must be a mapping with an 'id' string"),
@@ -285,8 +277,21 @@ def test_unknown_algo_lists_allowed(tmp_path):
 
 
 def test_missing_algo_id(tmp_path):
-    write(tmp_path, "cp", "env_id: CartPole-v1\nppo: {n_envs: 2}\n")
-    assert "missing required field 'algo_id'" in error_of(load_config, "cp", "ppo", config_dir=tmp_path)
+    write(tmp_path, "cp", "env_id: CartPole-v1\nbase: {inherits: null, n_envs: 2}\nfast: {inherits: base}\n")
+    assert "missing required field 'algo_id'" in error_of(load_config, "cp", "fast", config_dir=tmp_path)
+
+
+@pytest.mark.parametrize("text, expected", [
+    # a misspelt mapping-valued field is an unknown field, not a silent variant
+    ("env_kwarg: {is_slippery: false}\nppo: {algo_id: ppo}\n",
+     "cp.yaml, base: unknown field 'env_kwarg' (did you mean 'env_kwargs'?)"),
+    ("ppo: {n_envs: 2}\n", "cp.yaml: 'ppo' is neither a field nor a variant (a variant is a mapping with an "
+                           "algo_id or an inherits key)"),
+    ("ppo: {algo_id: ppo, inherits: [a, b]}\n", "variant 'ppo': inherits must name one variant, got ['a', 'b']"),
+])
+def test_only_mappings_with_algo_id_or_inherits_are_variants(tmp_path, text, expected):
+    write(tmp_path, "cp", "env_id: CartPole-v1\n" + text)
+    assert expected in error_of(load_config, "cp", "ppo", config_dir=tmp_path)
 
 
 @pytest.mark.parametrize("field, value, expected", [
@@ -408,26 +413,6 @@ def test_parse_config_id():
         assert "'<env>:<variant>'" in message and "not supported" in message
 
 
-def test_parse_cli_overrides_forms():
-    args = ["--policy_lr", "lin_0.001", "--n_envs=4", "--hidden-dims", "128,128",
-            "--env_kwargs", "{map_name: 8x8}", "--ent_coef", "-0.01", "--description="]
-    assert parse_cli_overrides(args) == {
-        "policy_lr": "lin_0.001", "n_envs": "4", "hidden_dims": "128,128", "env_kwargs": {"map_name": "8x8"},
-        "ent_coef": "-0.01", "description": "",
-    }
-    assert parse_cli_overrides(["--hidden_dims", "[32, 32]"]) == {"hidden_dims": [32, 32]}
-
-
-@pytest.mark.parametrize("args, expected", [
-    (["--n_envs"], "override --n_envs needs a value"),
-    (["--normalize_obs", "--n_envs", "4"], "override --normalize_obs needs a value"),
-    (["n_envs", "4"], "unexpected argument 'n_envs'"),
-    (["--env_kwargs", "{a: [1"], "override --env_kwargs: cannot parse"),
-])
-def test_parse_cli_overrides_errors(args, expected):
-    assert expected in error_of(parse_cli_overrides, args)
-
-
 def test_config_fields():
     assert {"clip_range", "returns_type", "policy_lr"} <= config_fields()
     assert "clip_range" in config_fields("ppo") and "returns_type" not in config_fields("ppo")
@@ -442,3 +427,66 @@ def test_importing_config_pulls_in_no_heavy_libraries():
             "if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("seed", 2**32, "seed must be <= 4,294,967,295, got 4,294,967,296"),
+    ("seed", -1, "seed must be >= 0, got -1"),
+    ("torch_threads", 100_000, "torch_threads must be <= 256, got 100,000"),
+    ("n_envs", 10**6, "n_envs must be <= 4,096, got 1,000,000"),
+    ("hidden_dims", [], "hidden_dims must be 1 to 32 layer sizes between 1 and 65536, got []"),
+])
+def test_upper_bounds(field, value, expected):
+    assert error_of(PPOConfig, env_id="CartPole-v1", **{field: value}) == expected
+
+
+def test_empty_env_id():
+    assert error_of(PPOConfig, env_id=" ") == "env_id must not be empty"
+
+
+def test_variant_cannot_be_overridden(config_dir):
+    message = error_of(load_config, "CartPole-v1", "ppo", {"variant": "other"}, config_dir=config_dir)
+    assert "--variant cannot be overridden" in message
+
+
+@pytest.mark.parametrize("make_broken", [
+    lambda d: (d / "Broken.yaml").write_bytes(b"\xff\xfe\x00not utf-8"),
+    lambda d: (d / "Folder.yaml").mkdir(),
+    lambda d: (d / "Deep.yaml").write_text("a: " + "[" * 1500 + "]" * 1500),
+    lambda d: (d / "Scalar.yaml").write_text("just a string"),
+])
+def test_one_broken_file_does_not_break_the_others(config_dir, make_broken):
+    make_broken(config_dir)
+    assert load(config_dir, "ppo").env_id == "CartPole-v1"
+    assert load_config("CartPole-v1", "ppo", config_dir=config_dir).config_id == "CartPole-v1:ppo"
+    assert "CartPole-v1:ppo" in list_config_ids(config_dir)
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("Broken", b"\xff\xfe\x00", "Broken.yaml: not a UTF-8 text file"),
+    ("Deep", b"a: " + b"[" * 1500 + b"]" * 1500, "Deep.yaml: nested too deeply to be a config"),
+])
+def test_a_broken_file_asked_for_by_name_is_one_line(tmp_path, name, content, expected):
+    (tmp_path / f"{name}.yaml").write_bytes(content)
+    assert expected in error_of(load_config, name, "ppo", config_dir=tmp_path)
+
+
+def test_list_configs_reports_broken_entries_beside_good_ones(config_dir):
+    (config_dir / "Broken.yaml").write_text("env_id: [x\n")
+    write(config_dir, "Bad", "env_id: CartPole-v1\nppo: {algo_id: ppo, n_envs: 0}\n")
+    entries = {entry.config_id: entry for entry in list_configs(config_dir)}
+    assert entries["CartPole-v1:ppo"].config.n_envs == 8
+    assert "invalid YAML" in entries["Broken:*"].error
+    assert "n_envs must be >= 1" in entries["Bad:ppo"].error
+
+
+def test_slash_in_env_id_finds_the_dashed_file(tmp_path):
+    write(tmp_path, "ALE-Pong-v5", "env_id: ALE/Pong-v5\nrgb_ppo: {algo_id: ppo, policy: cnn}\n")
+    assert load_config("ALE/Pong-v5", "rgb_ppo", config_dir=tmp_path).project_id == "ALE-Pong-v5"
+    assert load_config("ALE-Pong-v5", "rgb_ppo", config_dir=tmp_path).env_id == "ALE/Pong-v5"
+
+
+def test_readme_field_table_is_generated_from_the_schema():
+    from utils.config.reference import README, readme_block
+
+    assert readme_block() in README.read_text(encoding="utf-8"), "run: python -m utils.config.reference --write"

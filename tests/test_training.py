@@ -99,6 +99,10 @@ def test_short_ppo_run_writes_a_complete_run_folder(workdir):
     # policy_lr lin_0.001 decays with progress
     lrs = [float(row["train/lr"]) for row in rows]
     assert lrs == sorted(lrs, reverse=True) and lrs[0] < 0.001
+    # evaluation rows carry their wall time; other rows leave it empty
+    durations = {int(float(row["env_steps"])): row["eval/duration_s"] for row in rows}
+    assert {step for step, value in durations.items() if value} == {1024, 2048}
+    assert all(0 < float(durations[step]) < 600 for step in (1024, 2048))
 
     # results.json
     results = read_json(run / "results.json")

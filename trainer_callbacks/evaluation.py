@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import pytorch_lightning as pl
@@ -83,11 +84,13 @@ class EvaluationCallback(pl.Callback):
         load_normalization_state(self.envs, normalization_state(agent.train_envs))
         was_training = agent.policy.training
         agent.policy.eval()
+        started = time.perf_counter()
         result = evaluate_policy(
             agent.policy, self.envs, self.config.eval_episodes, deterministic=self.config.eval_deterministic
         )
         agent.policy.train(was_training)
         self._record(agent, result)
+        agent.metrics["eval/duration_s"] = time.perf_counter() - started
         if (
             self.config.early_stop
             and self.reward_threshold is not None

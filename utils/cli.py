@@ -1,0 +1,48 @@
+"""What every entry point's command line shares: argparse errors as one ``error:`` line (exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import re
+from typing import NoReturn
+
+from utils.errors import UserError
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with errors raised as :class:`UserError` (printed as one line by the entry point) and no
+    prefix matching of option names (``--n`` must not silently mean ``--n_envs``)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        missing = re.fullmatch(r"argument (\S+?)(?:/\S+)?: expected one argument", message)
+        if missing:
+            option = missing.group(1)
+            message = f"{option} needs a value: {option} VALUE or {option}=VALUE"
+        raise UserError(message)
+
+    def parse_strict(self, argv: list[str] | None) -> argparse.Namespace:
+        """parse_args, with an unknown option reported as one line suggesting the closest known one."""
+        args, rest = self.parse_known_args(argv)
+        if rest:
+            raise UserError(unknown_argument_message(rest[0], self.option_names()))
+        return args
+
+    def option_names(self) -> list[str]:
+        return [name for action in self._actions for name in action.option_strings if name.startswith("--")]
+
+
+def unknown_argument_message(arg: str, options: list[str]) -> str:
+    if not arg.startswith("-"):
+        return f"unexpected argument {arg!r} (options look like --name value or --name=value)"
+    name = arg.partition("=")[0]
+    match = difflib.get_close_matches(name.replace("-", "_"), [o.replace("-", "_") for o in options], n=1)
+    if match:
+        shown = next(o for o in options if o.replace("-", "_") == match[0])
+        return f"unknown option {name} (did you mean {shown}?)"
+    return f"unknown option {name} (see --help)"
