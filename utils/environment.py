@@ -12,62 +12,35 @@ reward threshold.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
-from gymnasium.wrappers import FrameStackObservation, RecordEpisodeStatistics
+from gymnasium.wrappers import FrameStackObservation
 from gymnasium.wrappers.vector import NormalizeObservation, NormalizeReward
-from gymnasium.wrappers.vector import RecordEpisodeStatistics as VectorRecordEpisodeStatistics
 
 import gym_wrappers  # noqa: F401  (registers the project's wrappers and Bandit-v0)
 from gym_wrappers import EnvWrapperRegistry
-from utils.errors import ConfigError
+from utils.env_families import env_spec, family_for
 
-
-def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
-    """Gymnasium's spec for ``env_id``; an unknown id is a ConfigError naming the closest ones."""
-    try:
-        return gym.spec(env_id)
-    except gym.error.Error as exc:
-        close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.5)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ConfigError(f"unknown environment '{env_id}'{hint}: {exc}") from None
+__all__ = ["build_vec_env", "check_env_config", "env_spec", "load_normalization_state", "make_env_fn",
+           "normalization_state", "reward_threshold"]
 
 
 def reward_threshold(config: Any) -> float | None:
-    """The config's reward threshold, else the one gymnasium registers for the env."""
+    """The config's reward threshold, else the one registered for the env."""
     if config.reward_threshold is not None:
         return float(config.reward_threshold)
-    threshold = env_spec(config.env_id).reward_threshold
-    return None if threshold is None else float(threshold)
-
-
-def _uses_native_vector_env(config: Any, render_mode: str | None) -> bool:
-    """Whether the env's own batched implementation can replace N copies of the single env.
-
-    It cannot host per-env wrappers or frame stacking, and JAX-based entry points need JAX.
-    """
-    if config.vectorization != "auto" or config.env_wrappers or config.frame_stack > 1 or render_mode:
-        return False
-    entry_point = env_spec(config.env_id).vector_entry_point
-    return entry_point is not None and "jax" not in str(entry_point).lower()
+    return family_for(config.env_id).reward_threshold(config)
 
 
 def make_env_fn(config: Any, render_mode: str | None = None) -> Callable[[], gym.Env]:
-    """A thunk that builds one env: base env, episode statistics, registry wrappers, frame stack."""
-
-    kwargs = dict(config.env_kwargs)
-    render_mode = render_mode or kwargs.pop("render_mode", None)
+    """A thunk that builds one env: the family's env (with episode statistics), registry wrappers, frame stack."""
+    family = family_for(config.env_id)
 
     def thunk() -> gym.Env:
-        try:
-            env = gym.make(config.env_id, render_mode=render_mode, **kwargs)
-        except TypeError as exc:
-            raise ConfigError(f"bad env_kwargs for {config.env_id}: {exc}") from None
-        env = RecordEpisodeStatistics(env)
+        env = family.make_env(config, render_mode)
         env = EnvWrapperRegistry.apply(env, config.env_wrappers)
         if config.frame_stack > 1:
             env = FrameStackObservation(env, config.frame_stack)
@@ -77,10 +50,9 @@ def make_env_fn(config: Any, render_mode: str | None = None) -> Callable[[], gym
 
 
 def check_env_config(config: Any) -> None:
-    """Build (and close) one env, so a bad env id, env_kwargs or wrapper is reported before training
-    imports Lightning and starts workers."""
-    if config.obs_type is not None and not config.env_id.startswith("ALE/"):
-        raise ConfigError(f"obs_type applies to Atari (ALE/...) environments, not {config.env_id}")
+    """Check the env's family requirements and build (and close) one env, so a bad env id, env_kwargs or
+    wrapper is reported before training imports Lightning and starts workers."""
+    family_for(config.env_id).check(config)
     make_env_fn(config)().close()
 
 
@@ -93,23 +65,20 @@ def build_vec_env(
 ) -> VectorEnv:
     """Build ``n_envs`` vectorized copies of the config's env.
 
-    Training envs update observation/reward normalization statistics; evaluation and play envs
-    (``training=False``) normalize observations with frozen statistics (load them with
-    :func:`load_normalization_state`) and report raw rewards.
+    The env's own batched implementation is used when ``vectorization: auto``, the family has one, and the
+    config needs no per-env wrappers, frame stacking or rendering. Training envs update
+    observation/reward normalization statistics; evaluation and play envs (``training=False``) normalize
+    observations with frozen statistics (load them with :func:`load_normalization_state`) and report raw
+    rewards.
     """
-    env_spec(config.env_id)  # clear error for unknown ids before any worker starts
-    if _uses_native_vector_env(config, render_mode):
-        try:
-            envs = gym.make_vec(
-                config.env_id, n_envs, vectorization_mode="vector_entry_point", **config.env_kwargs
-            )
-        except TypeError as exc:
-            raise ConfigError(f"bad env_kwargs for {config.env_id}: {exc}") from None
-        envs = VectorRecordEpisodeStatistics(envs)
-    else:
+    family = family_for(config.env_id)
+    family.check(config)  # a clear error before any worker starts
+    native_ok = config.vectorization == "auto" and not config.env_wrappers and config.frame_stack == 1
+    envs = family.native_vec(config, n_envs) if native_ok and not render_mode else None
+    if envs is None:
         fns = [make_env_fn(config, render_mode) for _ in range(n_envs)]
-        if config.vectorization == "async" and n_envs > 1:
-            envs = AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP)
+        if (config.vectorization == "async" and n_envs > 1) or family.async_context is not None:
+            envs = AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP, context=family.async_context)
         else:
             envs = SyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP)
     mode = envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
