@@ -42,18 +42,18 @@ def play(args: argparse.Namespace) -> list[float]:
     from utils.config import config_from_dict
     from utils.environment import build_vec_env, load_normalization_state
     from utils.evaluation import evaluate_policy
-    from utils.policies import build_policy
+    from utils.policies import build_policy, load_policy_weights
     from utils.torch_runtime import configure_torch
 
     config = config_from_dict(run.load_config_dict())
     configure_torch(config.torch_threads)
     envs = build_vec_env(config, 1, training=False, render_mode="human" if args.render else None)
     policy = build_policy(config, envs.single_observation_space, envs.single_action_space)
+    load_policy_weights(policy, state["policy"], f"checkpoint {path}")
     try:
-        policy.load_state_dict(state["policy"])
-    except (KeyError, RuntimeError) as exc:
-        raise UserError(f"checkpoint {path} does not fit the run's config: {str(exc).splitlines()[0]}") from None
-    load_normalization_state(envs, state.get("normalization", {}))
+        load_normalization_state(envs, state.get("normalization", {}))
+    except (TypeError, ValueError, KeyError) as exc:
+        raise UserError(f"checkpoint {path} is damaged: its normalization statistics ({exc})") from None
     policy.eval()
     steps = state.get("counters", {}).get("env_steps", "?")
     log_checkpoint_load(f"loaded {path} ({config.config_id}, {steps} env steps)")

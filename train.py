@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from contextlib import ExitStack
 from typing import Any
 
 from utils.cli import ArgumentParser
@@ -99,6 +100,10 @@ def _short(steps: int) -> str:
     return str(steps)
 
 
+class TrainingFailed(UserError):
+    """Training started but could not go on (it diverged, or a run file could not be written): exit 1."""
+
+
 def run_results(run, config: Config, agent, record, threshold: float | None, status: str, wall_time_s: float) -> dict:
     """results.json's content: what a run achieved, for people and for scripts/benchmark.py."""
     return {
@@ -119,8 +124,36 @@ def run_results(run, config: Config, agent, record, threshold: float | None, sta
     }
 
 
+def open_run(config: Config, agent, record, resume_run: str | None):
+    """The run folder to train into, locked for this process: a new one, or ``resume_run`` with its
+    last.ckpt loaded into ``agent`` and ``record`` (checked against the config before anything is written;
+    the resumed run's config.json changes with its next last.ckpt)."""
+    from loggers.session_log import log_checkpoint_load
+    from utils.runs import RunLock, create_run, load_checkpoint, point_latest, resolve_run
+
+    if not resume_run:
+        run = create_run(config.to_dict())
+        return run, RunLock(run).acquire()
+    run = resolve_run(resume_run)
+    lock = RunLock(run).acquire()
+    try:
+        path = run.checkpoint("last")
+        state = load_checkpoint(path)
+        agent.load_training_state(state, source=f"checkpoint {path}")
+        record.load_state_dict(state.get("eval", {}))
+        point_latest(run)
+    except BaseException:
+        lock.release()
+        raise
+    log_checkpoint_load(f"resuming {path} at {agent.env_steps:,} env steps")
+    return run, lock
+
+
 def train(config: Config, *, quiet: bool = False, resume_run: str | None = None) -> dict[str, Any]:
-    """Train ``config`` in a new run folder (or continue ``resume_run``); returns results.json's content."""
+    """Train ``config`` in a new run folder (or continue ``resume_run``); returns results.json's content.
+
+    Raises TrainingFailed when training starts but cannot go on; the run keeps its last good checkpoint.
+    """
     from utils.torch_runtime import configure_torch, seed_everything
 
     configure_torch(config.torch_threads)
@@ -131,9 +164,7 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None)
 
     from agents import build_agent
     from loggers import build_loggers
-    from loggers.session_log import log_checkpoint_load, session_log
-    from loggers.plots import plot_learning_curve
-    from loggers.summary import print_summary
+    from loggers.session_log import session_log
     from trainer_callbacks import (
         CheckpointCallback,
         EvalRecord,
@@ -142,72 +173,98 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None)
         MetricsLoggingCallback,
     )
     from utils.environment import reward_threshold
-    from utils.runs import atomic_write_json, create_run, load_checkpoint, point_latest, resolve_run
+    from utils.runs import check_runs_dir
 
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="pytorch_lightning")
 
-    seed_everything(config.seed)
-    record = EvalRecord()
-    agent = build_agent(config)
-    if resume_run:
-        run = resolve_run(resume_run)
-        state = load_checkpoint(run.checkpoint("last"))
-        agent.load_training_state(state)
-        record.load_state_dict(state.get("eval", {}))
-        atomic_write_json(run.config_path, config.to_dict())
-        point_latest(run)
-        log_checkpoint_load(f"resuming {run.checkpoint('last')} at {agent.env_steps:,} env steps")
-    else:
-        run = create_run(config.to_dict())
-    threshold = reward_threshold(config)
-    interrupt = GracefulInterruptCallback()
-    callbacks = [
-        interrupt,
-        EvaluationCallback(config, threshold, record),
-        CheckpointCallback(run, record, config.checkpoint_every_updates),
-        MetricsLoggingCallback(config.log_every_updates),
-    ]
-    config_dict = {**config.to_dict(), "reward_threshold": threshold, "run_id": run.run_id}
-    trainer = pl.Trainer(
-        accelerator="cpu" if config.device == "cpu" else "auto",
-        devices=1,
-        max_epochs=1,
-        logger=build_loggers(run.dir, config_dict, quiet),
-        callbacks=callbacks,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        log_every_n_steps=1_000_000_000,
-        default_root_dir=str(run.dir),
-    )
-    started = time.perf_counter()
-    status = "failed"
-    with session_log(run.run_id, config_dict):
-        try:
-            trainer.fit(agent)
-            solved = record.solved_at_env_steps is not None
-            status = "interrupted" if interrupt.interrupted else ("solved" if solved else "completed")
-        except (KeyboardInterrupt, SystemExit):
-            # a second Ctrl-C: Lightning saves through on_exception, then exits; report it as such
-            if not interrupt.interrupted:
-                raise
-            status = "interrupted"
-        finally:
-            results = run_results(run, config, agent, record, threshold, status, time.perf_counter() - started)
-            atomic_write_json(run.results_path, results)
-        if not quiet:
-            try:
-                plot_learning_curve(run.dir)
-            except (FileNotFoundError, ValueError) as exc:  # no metrics yet: nothing to draw
-                print(f"no learning curve: {exc}")
-        print_summary(results, run.dir, None, quiet)
+    check_runs_dir()  # before envs start: a broken runs/ folder is input to fix, not a failed run
+    with ExitStack() as cleanup:
+        interrupt = GracefulInterruptCallback()
+        interrupt.install()  # from here on a signal stops training cleanly, even before it starts
+        cleanup.callback(interrupt.restore)
+        seed_everything(config.seed)
+        record = EvalRecord()
+        agent = build_agent(config)
+        interrupt.attach(agent)
+        run, lock = open_run(config, agent, record, resume_run)
+        cleanup.callback(lock.release)
+        threshold = reward_threshold(config)
+        config_dict = {**config.to_dict(), "reward_threshold": threshold, "run_id": run.run_id}
+        trainer = pl.Trainer(
+            accelerator="cpu" if config.device == "cpu" else "auto",
+            devices=1,
+            max_epochs=1,
+            logger=build_loggers(run.dir, config_dict, quiet),
+            callbacks=[
+                interrupt,
+                EvaluationCallback(config, threshold, record),
+                CheckpointCallback(run, record, config.checkpoint_every_updates),
+                MetricsLoggingCallback(config.log_every_updates),
+            ],
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            enable_checkpointing=False,
+            num_sanity_val_steps=0,
+            limit_val_batches=0,
+            log_every_n_steps=1_000_000_000,
+            default_root_dir=str(run.dir),
+        )
+        with session_log(run.run_id, config_dict):
+            results = fit(trainer, agent, run, config, record, threshold, interrupt)
+            report(results, run, quiet)
     return results
 
 
+def fit(trainer, agent, run, config: Config, record, threshold: float | None, interrupt) -> dict[str, Any]:
+    """``trainer.fit(agent)``, then results.json, whatever happened; a failure is re-raised as TrainingFailed."""
+    from utils.runs import atomic_write_json
+
+    started = time.perf_counter()
+    status, error = "failed", None
+    try:
+        trainer.fit(agent)
+        solved = record.solved_at_env_steps is not None
+        status = "interrupted" if interrupt.interrupted else ("solved" if solved else "completed")
+    except (KeyboardInterrupt, SystemExit):
+        # a second signal: Lightning saves through on_exception, then exits; report it as such
+        if not interrupt.interrupted:
+            raise
+        status = "interrupted"
+    except UserError as exc:
+        error = str(exc)
+        raise TrainingFailed(error) from None
+    finally:
+        results = run_results(run, config, agent, record, threshold, status, time.perf_counter() - started)
+        if interrupt.interrupted:
+            results["stopped_by"] = signal_name(interrupt.signum)
+        if error:
+            results["error"] = error
+        atomic_write_json(run.results_path, results)
+    return results
+
+
+def report(results: dict[str, Any], run, quiet: bool) -> None:
+    """The learning-curve PNG (unless quiet) and the end-of-run summary."""
+    from loggers.plots import plot_learning_curve
+    from loggers.summary import print_summary
+
+    if not quiet:
+        try:
+            plot_learning_curve(run.dir)
+        except (FileNotFoundError, ValueError) as exc:  # no metrics yet: nothing to draw
+            print(f"no learning curve: {exc}")
+    print_summary(results, run.dir, None, quiet)
+
+
+def signal_name(signum: int | None) -> str | None:
+    import signal
+
+    return None if signum is None else signal.Signals(signum).name
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 done, 1 training failed, 2 bad input (nothing started), 130/143 stopped by SIGINT/SIGTERM."""
     try:
         args, overrides = parse_args(argv)
         if args.list:
@@ -218,13 +275,20 @@ def main(argv: list[str] | None = None) -> int:
 
         check_env_config(config)
         results = train(config, quiet=args.quiet, resume_run=args.resume)
+    except TrainingFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted before training started", file=sys.stderr)
         return 130
-    return 130 if results["status"] == "interrupted" else 0
+    if results["status"] != "interrupted":
+        return 0
+    import signal
+
+    return 128 + signal.Signals[results.get("stopped_by") or "SIGINT"].value  # as a shell reports a signal
 
 
 if __name__ == "__main__":

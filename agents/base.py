@@ -12,6 +12,7 @@ cost would be paid inside the hot loop.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from typing import Any
 
@@ -22,8 +23,9 @@ from torch import Tensor
 
 from utils.config import Config
 from utils.environment import build_vec_env, load_normalization_state, normalization_state
-from utils.policies import build_policy
-from utils.rollouts import Rollout, RolloutCollector, TrainingBatch
+from utils.errors import ConfigError, UserError
+from utils.policies import build_policy, load_policy_weights
+from utils.rollouts import Rollout, RolloutCollector, StopRequested, TrainingBatch
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
@@ -32,6 +34,10 @@ def explained_variance(predictions: Tensor, targets: Tensor) -> float:
     """1 - Var(targets - predictions) / Var(targets): 1 is perfect, 0 no better than the mean."""
     var = targets.var()
     return float("nan") if var == 0 else float(1 - (targets - predictions).var() / var)
+
+
+class TrainingDiverged(UserError):
+    """A loss or gradient became NaN or infinite; the weights of the step that caused it were not applied."""
 
 
 def normalize(advantages: Tensor) -> Tensor:
@@ -47,11 +53,15 @@ class BaseAgent(pl.LightningModule):
         super().__init__()
         self.config = config
         self.automatic_optimization = False
+        #: set (by a signal handler, from any thread) to end training within a step: checked by the rollout
+        #: loop at every env step and by the update loop at every minibatch
+        self.stop_requested = threading.Event()
         self.train_envs = build_vec_env(config, config.n_envs, training=True)
         self.policy = build_policy(
             config, self.train_envs.single_observation_space, self.train_envs.single_action_space
         )
-        self.collector = RolloutCollector(self.train_envs, self.policy, config.n_steps, seed=config.seed)
+        self.collector = RolloutCollector(self.train_envs, self.policy, config.n_steps, seed=config.seed,
+                                          stop=self.stop_requested)
         self.policy_lr = config.schedule("policy_lr")
         self.ent_coef = config.schedule("ent_coef")
         self.vf_coef = config.schedule("vf_coef")
@@ -91,11 +101,18 @@ class BaseAgent(pl.LightningModule):
         self._fit_started = time.perf_counter()
         self._steps_at_fit_start = self.env_steps
         if self._resume_optimizer_state is not None:
-            self.optimizers().optimizer.load_state_dict(self._resume_optimizer_state)
+            try:
+                self.optimizers().optimizer.load_state_dict(self._resume_optimizer_state)
+            except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+                raise ConfigError(f"the checkpoint's optimizer state does not fit: {str(exc).splitlines()[0]}") from None
             self._resume_optimizer_state = None
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
-        rollout = self.collector.collect()
+        try:
+            rollout = self.collector.collect()
+        except StopRequested:  # the partial rollout is dropped; the last complete update stands
+            self.trainer.should_stop = True
+            return
         self.env_steps += self.collector.steps_per_rollout
         training_batch = self.compute_returns(rollout)
         stats = self.optimize(training_batch)
@@ -122,13 +139,22 @@ class BaseAgent(pl.LightningModule):
     def gradient_step(self, loss: Tensor) -> Tensor:
         """Backward, clip the global gradient norm, step; returns the norm before clipping.
 
+        A non-finite gradient norm (from a NaN or infinite loss, or an overflow) raises
+        :class:`TrainingDiverged` before the optimizer steps, so the weights stay those of the last good step.
         Calls torch directly rather than ``manual_backward``/``LightningOptimizer.step``: their hooks
         cost ~0.2 ms per call, 15% of a CartPole gradient step, and buy nothing for fp32 on one device.
         """
         optimizer = self.optimizers().optimizer
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.config.max_grad_norm)
+        try:
+            grad_norm = torch.nn.utils.clip_grad_norm_(
+                self.policy.parameters(), self.config.max_grad_norm, error_if_nonfinite=True)
+        except RuntimeError:
+            raise TrainingDiverged(
+                f"training diverged at {self.env_steps:,} env steps (update {self.updates + 1}): the loss was "
+                f"{loss.item():.4g} and its gradient norm is not finite; the step was not applied, and last.ckpt "
+                f"keeps the last good weights (try a lower policy_lr or max_grad_norm)") from None
         optimizer.step()
         self.grad_steps += 1
         return grad_norm
@@ -192,22 +218,58 @@ class BaseAgent(pl.LightningModule):
             },
         }
 
-    def load_training_state(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`training_state`; the optimizer's part is loaded when fitting starts."""
-        self.policy.load_state_dict(state["policy"])
-        load_normalization_state(self.train_envs, state.get("normalization", {}))
-        counters = state["counters"]
-        self.env_steps = int(counters["env_steps"])
-        self.updates = int(counters["updates"])
-        self.grad_steps = int(counters["grad_steps"])
-        self.collector.episodes = int(counters["episodes"])
-        self.best_train_reward = float(state.get("best_train_reward", float("-inf")))
-        rng = state.get("rng")
-        if rng:
-            torch.set_rng_state(rng["torch"])
-            np.random.set_state(("MT19937", np.asarray(rng["numpy"][0], dtype=np.uint32), *rng["numpy"][1:]))
-            random.setstate(_as_tuples(rng["python"]))
-        self._resume_optimizer_state = state.get("optimizer")
+    def load_training_state(self, state: dict[str, Any], source: str = "the checkpoint") -> None:
+        """Restore a :meth:`training_state`; the optimizer's part is loaded when fitting starts.
+
+        The checkpoint must come from a run of the same env and algorithm, with a network of the same shape.
+        """
+        saved = state.get("config", {})
+        for name in ("env_id", "algo_id"):
+            if name in saved and saved[name] != getattr(self.config, name):
+                raise ConfigError(f"{source} is from a {saved[name]} run, not {getattr(self.config, name)}")
+        load_policy_weights(self.policy, state["policy"], source)
+        self._resume_optimizer_state = _checked_optimizer_state(state.get("optimizer"), self.policy, source)
+        part = "normalization statistics"
+        try:
+            load_normalization_state(self.train_envs, state.get("normalization", {}))
+            part = "counters"
+            counters = state["counters"]
+            self.env_steps = int(counters["env_steps"])
+            self.updates = int(counters["updates"])
+            self.grad_steps = int(counters["grad_steps"])
+            self.collector.episodes = int(counters["episodes"])
+            self.best_train_reward = float(state.get("best_train_reward", float("-inf")))
+            part = "random generator states"
+            rng = state.get("rng")
+            if rng:
+                torch.set_rng_state(rng["torch"])
+                np.random.set_state(("MT19937", np.asarray(rng["numpy"][0], dtype=np.uint32), *rng["numpy"][1:]))
+                random.setstate(_as_tuples(rng["python"]))
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError):
+            raise ConfigError(f"{source} is damaged: its {part} cannot be restored") from None
+
+
+def _checked_optimizer_state(state: Any, policy: torch.nn.Module, source: str) -> dict | None:
+    """The saved optimizer state if it matches the policy's parameters (count and shapes), else a ConfigError."""
+    if state is None:
+        return None
+    params = list(policy.parameters())
+    try:
+        ids = [i for group in state["param_groups"] for i in group["params"]]
+        moments = [value for slot in state["state"].values() for value in slot.values()
+                   if isinstance(value, Tensor) and value.dim() > 0]
+        fits = len(ids) == len(params) and all(
+            tuple(state["state"][i][key].shape) == tuple(p.shape)
+            for i, p in zip(ids, params) if i in state["state"]
+            for key, value in state["state"][i].items() if isinstance(value, Tensor) and value.dim() > 0)
+        finite = all(bool(m.isfinite().all()) for m in moments)
+    except (KeyError, TypeError, AttributeError):
+        raise ConfigError(f"{source} is damaged: its optimizer state is not an optimizer's state_dict") from None
+    if not fits:
+        raise ConfigError(f"{source} does not fit: its optimizer state is for other parameters than this policy's")
+    if not finite:
+        raise ConfigError(f"{source} is damaged: its optimizer state holds NaN or infinite values")
+    return state
 
 
 def _numpy_rng_state() -> list:

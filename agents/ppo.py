@@ -93,7 +93,7 @@ class PPO(BaseAgent):
         vf_coef, ent_coef = self.vf_coef(progress), self.ent_coef(progress)
         batch = batch.to(self.device)
         terms, grad_norms, log_ratios = [], [], []
-        for mb in batch.epochs(config.n_epochs, config.batch_size):
+        for mb in batch.epochs(config.n_epochs, config.batch_size, self.stop_requested):
             log_probs, entropy, values = self.policy.evaluate_actions(mb.obs, mb.actions)
             loss, loss_terms, log_ratio = ppo_loss(
                 log_probs, mb.old_log_probs, self.batch_advantages(mb.advantages), values,
@@ -105,7 +105,8 @@ class PPO(BaseAgent):
             grad_norms.append(self.gradient_step(loss))
             terms.append(loss_terms)
         stats = self.mean_stats(("policy_loss", "value_loss", "entropy"), terms)
-        approx_kl, clip_fraction = policy_shift(torch.cat(log_ratios), clip_range).tolist()
+        approx_kl, clip_fraction = (policy_shift(torch.cat(log_ratios), clip_range).tolist() if log_ratios
+                                    else [float("nan")] * 2)  # stopped before the first minibatch
         stats.update(approx_kl=approx_kl, clip_fraction=clip_fraction)
         stats.update(self.mean_stats(("grad_norm",), grad_norms))
         stats.update(lr=lr, clip_range=clip_range, ent_coef=ent_coef, n_minibatches_done=len(grad_norms))

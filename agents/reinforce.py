@@ -69,7 +69,7 @@ class REINFORCE(BaseAgent):
         vf_coef, ent_coef = self.vf_coef(progress), self.ent_coef(progress)
         batch = batch.to(self.device)
         terms, grad_norms = [], []
-        for mb in batch.epochs(config.n_epochs, config.batch_size):
+        for mb in batch.epochs(config.n_epochs, config.batch_size, self.stop_requested):
             log_probs, entropy, values = self.policy.evaluate_actions(mb.obs, mb.actions)
             loss, loss_terms = reinforce_loss(
                 log_probs, self.batch_advantages(mb.advantages), entropy,

@@ -85,10 +85,16 @@ def session_log(run_id: str, config: dict[str, Any], logs_dir: Path = LOGS_DIR) 
     if env_flag("VIBES_DISABLE_SESSION_LOGS"):
         yield None
         return
-    logs_dir.mkdir(parents=True, exist_ok=True)
     path = logs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}_{run_id}.log"
-    # Line buffered: a crash loses at most the line being written.
-    with open(path, "w", encoding="utf-8", buffering=1) as log:
+    try:
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        # Line buffered: a crash loses at most the line being written.
+        log = open(path, "w", encoding="utf-8", buffering=1)
+    except OSError as exc:  # the session log is a convenience: never a reason not to train
+        print(f"warning: no session log ({path}: {exc.strerror or exc})", file=sys.stderr)
+        yield None
+        return
+    with log:
         log.write(_banner(run_id, config))
         saved = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = TeeStream(sys.stdout, log), TeeStream(sys.stderr, log)

@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 
 from agents.base import BaseAgent
 from utils.environment import build_vec_env, load_normalization_state, normalization_state
+from utils.errors import ConfigError
 from utils.evaluation import EvalResult, evaluate_policy
 
 MAX_EVAL_ENVS = 32
@@ -35,11 +36,19 @@ class EvalRecord:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.best_reward = state.get("best_reward")
-        self.last_reward = state.get("last_reward")
-        self.last_env_steps = state.get("last_env_steps")
-        self.solved_at_env_steps = state.get("solved_at_env_steps")
-        self.history = [(int(s), float(r)) for s, r in state.get("history", [])]
+        """Restore :meth:`state_dict`; values of the wrong type are a ConfigError."""
+        try:
+            self.best_reward = _optional(float, state.get("best_reward"))
+            self.last_reward = _optional(float, state.get("last_reward"))
+            self.last_env_steps = _optional(int, state.get("last_env_steps"))
+            self.solved_at_env_steps = _optional(int, state.get("solved_at_env_steps"))
+            self.history = [(int(s), float(r)) for s, r in state.get("history", [])]
+        except (TypeError, ValueError):
+            raise ConfigError("the checkpoint's evaluation record is damaged") from None
+
+
+def _optional(kind: type, value):
+    return None if value is None else kind(value)
 
 
 class EvaluationCallback(pl.Callback):
@@ -73,11 +82,12 @@ class EvaluationCallback(pl.Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, agent: BaseAgent, outputs, batch, batch_idx: int) -> None:
         self.record.improved = False
-        if self.next_eval is not None and agent.env_steps >= self.next_eval:
+        if self.next_eval is not None and agent.env_steps >= self.next_eval and not agent.stop_requested.is_set():
             self.evaluate(trainer, agent)
 
     def on_train_end(self, trainer: pl.Trainer, agent: BaseAgent) -> None:
-        if self.record.last_env_steps != agent.env_steps and self.config.eval_episodes > 0:
+        # a stopped run ends now: its final evaluation could take longer than the user is willing to wait
+        if self.record.last_env_steps != agent.env_steps and not agent.stop_requested.is_set():
             self.evaluate(trainer, agent)
 
     def evaluate(self, trainer: pl.Trainer, agent: BaseAgent) -> EvalResult:

@@ -117,11 +117,16 @@ def normalization_state(envs: VectorEnv) -> dict[str, dict[str, Any]]:
 
 
 def load_normalization_state(envs: VectorEnv, state: dict[str, dict[str, Any]]) -> None:
-    """Restore statistics saved by :func:`normalization_state` into the matching wrappers."""
+    """Restore statistics saved by :func:`normalization_state` into the matching wrappers; statistics of
+    another shape, or not finite, are a ValueError (a checkpoint of another env, or a damaged one)."""
     for key, cls, attr in (("obs", NormalizeObservation, "obs_rms"), ("reward", NormalizeReward, "return_rms")):
         wrapper = _find_wrapper(envs, cls)
         if wrapper is not None and key in state:
             rms = getattr(wrapper, attr)
-            rms.mean = np.asarray(state[key]["mean"], dtype=np.float64)
-            rms.var = np.asarray(state[key]["var"], dtype=np.float64)
-            rms.count = float(state[key]["count"])
+            mean = np.asarray(state[key]["mean"], dtype=np.float64)
+            var = np.asarray(state[key]["var"], dtype=np.float64)
+            if mean.shape != np.shape(rms.mean) or var.shape != np.shape(rms.var):
+                raise ValueError(f"{key} statistics of shape {mean.shape}, expected {np.shape(rms.mean)}")
+            if not (np.isfinite(mean).all() and np.isfinite(var).all() and (var >= 0).all()):
+                raise ValueError(f"{key} statistics are not finite")
+            rms.mean, rms.var, rms.count = mean, var, float(state[key]["count"])

@@ -189,3 +189,24 @@ def build_policy(config: Any, observation_space: spaces.Space, action_space: spa
         return CNNActorCritic(observation_space.shape, head)
     obs_dim = int(np.prod(observation_space.shape))
     return MLPActorCritic(obs_dim, head, tuple(config.hidden_dims), config.activation)
+
+
+def load_policy_weights(policy: ActorCritic, weights: dict[str, Tensor], source: str) -> None:
+    """Load ``weights`` into ``policy`` after checking they fit; a mismatch is one ConfigError line naming the
+    first parameter that differs (a changed hidden_dims, another env's checkpoint, a damaged file)."""
+    expected = policy.state_dict()
+    missing = [name for name in expected if name not in weights]
+    unexpected = [name for name in weights if name not in expected]
+    if missing:
+        detail = f"it lacks {missing[0]}"
+    elif unexpected:
+        detail = f"it has an unexpected {unexpected[0]}"
+    else:
+        detail = next((
+            f"{name} is {list(weights[name].shape)} {weights[name].dtype} in it, {list(tensor.shape)} {tensor.dtype} here"
+            for name, tensor in expected.items()
+            if tuple(weights[name].shape) != tuple(tensor.shape) or weights[name].dtype != tensor.dtype), None)
+    if detail:
+        raise ConfigError(f"{source} does not fit the config's network: {detail} "
+                          "(was hidden_dims, policy, frame_stack or the env changed?)")
+    policy.load_state_dict(weights)

@@ -7,6 +7,8 @@ observation after step ``t`` is ``obs[t + 1]`` (or ``last_obs``), including an e
 
 from __future__ import annotations
 
+import os
+import threading
 from collections import deque
 from dataclasses import dataclass
 
@@ -15,9 +17,14 @@ import torch
 from gymnasium.vector import VectorEnv
 from torch import Tensor
 
+from utils.errors import ConfigError
 from utils.policies import ActorCritic
 
 _TORCH_DTYPES = {np.dtype(np.float64): torch.float32, np.dtype(np.bool_): torch.uint8}
+
+
+class StopRequested(Exception):
+    """Raised by :meth:`RolloutCollector.collect` when its stop event is set mid-rollout."""
 
 
 @dataclass
@@ -47,8 +54,10 @@ class RolloutCollector:
     returns and lengths, recorded before any shaping or normalization) in ``episode_returns``.
     """
 
-    def __init__(self, envs: VectorEnv, policy: ActorCritic, n_steps: int, seed: int, stats_window: int = 100):
+    def __init__(self, envs: VectorEnv, policy: ActorCritic, n_steps: int, seed: int, stats_window: int = 100,
+                 stop: threading.Event | None = None):
         self.envs = envs
+        self.stop = stop or threading.Event()
         self.policy = policy
         self.n_steps = n_steps
         self.n_envs = envs.num_envs
@@ -56,6 +65,9 @@ class RolloutCollector:
         obs_dtype = _TORCH_DTYPES.get(np.dtype(space.dtype), torch.from_numpy(np.zeros(0, space.dtype)).dtype)
         head = policy.head
         shape = (n_steps, self.n_envs)
+        check_memory(n_steps * self.n_envs * int(np.prod(space.shape)) * obs_dtype.itemsize,
+                     f"the rollout buffer of n_envs * n_steps = {self.n_envs} * {n_steps} observations of shape "
+                     f"{tuple(space.shape)}")
         self.rollout = Rollout(
             obs=torch.zeros(*shape, *space.shape, dtype=obs_dtype),
             actions=torch.zeros(*shape, *head.action_shape, dtype=head.action_dtype),
@@ -90,8 +102,11 @@ class RolloutCollector:
         buf, envs, policy, head = self.rollout, self.envs, self.policy, self.policy.head
         obs = self._obs
         device = next(policy.parameters()).device
+        stop = self.stop
         with torch.inference_mode():
             for t in range(self.n_steps):
+                if stop.is_set():
+                    raise StopRequested
                 self._obs_np[t] = obs.numpy()
                 actions = head.sample(policy.actor(obs.to(device)))
                 next_obs, rewards, terminated, truncated, infos = envs.step(head.to_env(actions))
@@ -140,10 +155,14 @@ class TrainingBatch(dict):
     def to(self, device: torch.device | str) -> "TrainingBatch":
         return TrainingBatch({key: value.to(device) for key, value in self.items()})
 
-    def epochs(self, n_epochs: int, batch_size: int):
-        """``n_epochs`` passes of :meth:`minibatches`, as one stream (one loop, one ``break``)."""
+    def epochs(self, n_epochs: int, batch_size: int, stop: threading.Event | None = None):
+        """``n_epochs`` passes of :meth:`minibatches`, as one stream (one loop, one ``break``); it ends early,
+        between two minibatches, once ``stop`` is set."""
         for _ in range(n_epochs):
-            yield from self.minibatches(batch_size)
+            for minibatch in self.minibatches(batch_size):
+                if stop is not None and stop.is_set():
+                    return
+                yield minibatch
 
     def minibatches(self, batch_size: int, generator: torch.Generator | None = None):
         """Shuffled minibatches of ``batch_size`` (the last may be smaller); the whole batch when it fits."""
@@ -155,3 +174,14 @@ class TrainingBatch(dict):
         for start in range(0, n, batch_size):
             index = order[start : start + batch_size]
             yield TrainingBatch({key: value[index] for key, value in self.items()})
+
+
+def check_memory(n_bytes: int, what: str) -> None:
+    """A ConfigError when ``what`` would need more than 80% of this machine's memory (a clear line, not an OOM kill)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system that reports it
+        return
+    if n_bytes > 0.8 * total:
+        raise ConfigError(f"{what} needs {n_bytes / 2**30:.1f} GiB, more than this machine can hold "
+                          f"({total / 2**30:.1f} GiB): lower n_envs or n_steps")

@@ -1,0 +1,449 @@
+"""Hostile input, as a determined user would give it: broken config files, odd CLI values, tampered or
+mismatched runs and checkpoints, a broken ``runs/`` folder, signals and a full disk.
+
+Every case runs the real command line in a subprocess and asserts: the exit status, exactly one
+``error:`` line on stderr and no traceback, and that the good run folder present beforehand is
+byte-identical afterwards (for inputs that are rejected, nothing may change).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 300  # a hang guard only
+ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "VIBES_DISABLE_SESSION_LOGS": "1"}
+#: train.py with its config folder pointed at a temporary one (first argument)
+TRAIN_WITH_CONFIG_DIR = ("import sys, pathlib, utils.config.loading as loading; "
+                         "loading.DEFAULT_CONFIG_DIR = pathlib.Path(sys.argv[1]); "
+                         "import train; sys.exit(train.main(sys.argv[2:]))")
+
+
+def run_cli(script: str, args: list[str], cwd: Path, config_dir: Path | None = None,
+            **popen) -> subprocess.CompletedProcess:
+    if config_dir is not None:
+        command = [sys.executable, "-c", TRAIN_WITH_CONFIG_DIR, str(config_dir), *args]
+    else:
+        command = [sys.executable, str(REPO_ROOT / script), *args]
+    return subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=TIMEOUT, **popen)
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file and link under ``root``: content hashes and link targets (lock files excluded)."""
+    if not root.exists() and not root.is_symlink():
+        return {}
+    if root.is_file():
+        return {".": hashlib.sha256(root.read_bytes()).hexdigest()}
+    state = {}
+    for path in sorted(root.rglob("*")):
+        key = str(path.relative_to(root))
+        if path.is_symlink():
+            state[key] = "-> " + os.readlink(path)
+        elif path.is_file() and path.name != ".lock":
+            state[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return state
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess, code: int, expected: str) -> str:
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    assert expected in lines[0], lines[0]
+    assert result.returncode == code, (result.returncode, lines[0])
+    return lines[0]
+
+
+# --------------------------------------------------------------------------------------------------------
+# A good run, trained once; each case works on its own copy.
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    import train
+
+    root = tmp_path_factory.mktemp("template")
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        os.environ["VIBES_DISABLE_SESSION_LOGS"] = "1"
+        assert train.main(["Bandit-v0:ppo", "--max-steps", "512", "--eval_freq", "256", "--early_stop", "false",
+                           "-q"]) == 0
+    finally:
+        os.chdir(cwd)
+    return root
+
+
+@pytest.fixture
+def work(template, tmp_path) -> Path:
+    root = tmp_path / "work"
+    shutil.copytree(template, root, symlinks=True)
+    return root
+
+
+def good_run(root: Path) -> Path:
+    return (root / "runs" / "@latest-run").resolve()
+
+
+def edit_checkpoint(edit: Callable[[dict], None], name: str = "last") -> Callable[[Path], None]:
+    def setup(root: Path) -> None:
+        path = good_run(root) / "checkpoints" / f"{name}.ckpt"
+        state = torch.load(path, weights_only=True)
+        edit(state)
+        torch.save(state, path)
+    return setup
+
+
+def write_file(relative: str, content: str | bytes) -> Callable[[Path], None]:
+    def setup(root: Path) -> None:
+        path = root / relative.replace("RUN", good_run(root).name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return setup
+
+
+class Evil:
+    """Pickles into a call of os.system: loading it with full unpickling would run a command."""
+
+    def __reduce__(self):
+        return os.system, ("touch PWNED",)
+
+
+def _tamper(state: dict) -> None:
+    state["extra"] = Evil()
+
+
+def _nan_weights(state: dict) -> None:
+    first = next(iter(state["policy"]))
+    state["policy"][first] = torch.full_like(state["policy"][first], float("nan"))
+
+
+def _break_latest_link(root: Path) -> None:
+    link = root / "runs" / "@latest-run"
+    link.unlink()
+    link.symlink_to("gone1234")
+
+
+def _latest_is_a_folder(root: Path) -> None:
+    link = root / "runs" / "@latest-run"
+    link.unlink()
+    link.mkdir()
+
+
+def _runs_is_a_file(root: Path) -> None:
+    shutil.rmtree(root / "runs")
+    (root / "runs").write_text("not a folder")
+
+
+def _only_best(root: Path) -> None:
+    (good_run(root) / "checkpoints" / "last.ckpt").unlink()
+
+
+# --------------------------------------------------------------------------------------------------------
+# The table.
+
+
+@dataclass
+class Case:
+    id: str
+    args: list[str]
+    expected: str
+    script: str = "train.py"
+    code: int = 2
+    setup: Callable[[Path], None] | None = None
+    config_files: dict[str, str | bytes] = field(default_factory=dict)
+
+
+GOOD_YAML = "env_id: Bandit-v0\nppo: {algo_id: ppo, max_timesteps: 256}\n"
+CASES = [
+    # -- command-line values
+    Case("unknown env_id override", ["Bandit-v0:ppo", "--env_id", "Foo-v9"], "unknown environment 'Foo-v9'"),
+    Case("env_id of another family", ["Bandit-v0:ppo", "--env_id", "CartPole"], "unknown environment 'CartPole'"),
+    Case("negative seed", ["Bandit-v0:ppo", "--seed", "-1"], "seed must be >= 0, got -1"),
+    Case("seed beyond numpy's range", ["Bandit-v0:ppo", "--seed", "99999999999"], "seed must be <= 4,294,967,295"),
+    Case("float seed", ["Bandit-v0:ppo", "--seed", "1.5"], "seed must be an integer, got '1.5'"),
+    Case("absurd torch_threads", ["Bandit-v0:ppo", "--torch_threads", "100000"], "torch_threads must be <= 256"),
+    Case("absurd n_envs", ["Bandit-v0:ppo", "--n_envs", "1000000"], "n_envs must be <= 4,096"),
+    Case("rollout larger than memory", ["CartPole-v1:ppo", "--n_envs", "4096", "--n_steps", "10000000"],
+         "lower n_envs or n_steps"),
+    Case("infinite learning rate", ["Bandit-v0:ppo", "--policy_lr", "inf"], "override --policy_lr must be a number"),
+    Case("NaN learning rate", ["Bandit-v0:ppo", "--policy_lr=nan"], "override --policy_lr must be a number"),
+    Case("overflowing schedule", ["Bandit-v0:ppo", "--policy_lr", "lin_1e999"], "policy_lr must be finite"),
+    Case("negative learning rate", ["Bandit-v0:ppo", "--policy_lr", "-0.1"], "policy_lr must be > 0"),
+    Case("gamma above 1", ["Bandit-v0:ppo", "--gamma", "2"], "gamma must be in (0, 1]"),
+    Case("infinite gamma", ["Bandit-v0:ppo", "--gamma", "1e999"], "gamma must be a finite number"),
+    Case("NaN reward threshold", ["Bandit-v0:ppo", "--reward_threshold", "nan"], "reward_threshold must be a finite"),
+    Case("zero batch", ["Bandit-v0:ppo", "--batch_size", "0"], "batch_size must be an integer >= 1 or a fraction"),
+    Case("batch above rollout", ["Bandit-v0:ppo", "--batch_size", "1e9"], "is larger than the rollout"),
+    Case("fraction above 1", ["Bandit-v0:ppo", "--batch_size", "2.5"], "batch_size must be an integer >= 1 or a"),
+    Case("empty hidden_dims", ["Bandit-v0:ppo", "--hidden_dims", "[]"], "hidden_dims must be 1 to 32 layer sizes"),
+    Case("negative layer", ["Bandit-v0:ppo", "--hidden_dims", "64,-1"], "hidden_dims must be 1 to 32 layer sizes"),
+    Case("words for hidden_dims", ["Bandit-v0:ppo", "--hidden_dims", "big"], "hidden_dims must be a list of integers"),
+    Case("unknown env kwarg", ["Bandit-v0:ppo", "--env_kwargs", "{foo: 1}"], "bad env_kwargs for Bandit-v0"),
+    Case("env_kwargs not a mapping", ["Bandit-v0:ppo", "--env_kwargs", "[1]"], "env_kwargs must be a mapping"),
+    Case("unparsable env_kwargs", ["Bandit-v0:ppo", "--env_kwargs", "{a: [1"], "cannot parse '{a: [1'"),
+    Case("unknown wrapper", ["Bandit-v0:ppo", "--env_wrappers", "[{id: Nope}]"], "unknown env wrapper id 'Nope'"),
+    Case("wrappers not a list", ["Bandit-v0:ppo", "--env_wrappers", "{id: Nope}"], "env_wrappers must be a list"),
+    Case("bad wrapper parameter", ["CartPole-v1:ppo", "--env_wrappers", "[{id: CartPoleV1_RewardShaper, x: 1}]"],
+         "bad parameters for env wrapper 'CartPoleV1_RewardShaper'"),
+    Case("obs_type outside Atari", ["Bandit-v0:ppo", "--obs_type", "ram"], "obs_type applies to Atari"),
+    Case("unknown device", ["Bandit-v0:ppo", "--device", "tpu"], "device must be one of cpu, cuda, auto"),
+    Case("absurd frame stack", ["Bandit-v0:ppo", "--frame_stack", "1000"], "frame_stack must be <= 64"),
+    Case("zero budget", ["Bandit-v0:ppo", "--max-steps", "0"], "max_timesteps must be >= 1"),
+    Case("words for budget", ["Bandit-v0:ppo", "--max-steps", "lots"], "max_timesteps must be an integer"),
+    Case("variant as a field", ["Bandit-v0:ppo", "--variant", "x"], "unknown option --variant"),
+    Case("abbreviated option", ["Bandit-v0:ppo", "--n_env", "2"], "unknown option --n_env (did you mean --n_envs?)"),
+    Case("option without value", ["Bandit-v0:ppo", "--gamma"], "--gamma needs a value"),
+    Case("two configs", ["Bandit-v0:ppo", "--config_id", "CartPole-v1:ppo"], "two configs given"),
+    Case("stray positional", ["Bandit-v0:ppo", "CartPole-v1:ppo"], "unexpected argument 'CartPole-v1:ppo'"),
+    Case("underscore config id", ["Bandit-v0_ppo"], "must have the form '<env>:<variant>'"),
+    Case("unknown variant", ["Bandit-v0:dqn"], "no variant 'dqn'"),
+    # -- --resume
+    Case("empty resume id", ["--resume", ""], "a run id is required"),
+    Case("unknown alias", ["--resume", "@best-run"], "unknown run alias '@best-run'"),
+    Case("unknown run", ["--resume", "nope1234"], "run 'nope1234' not found"),
+    Case("path traversal as run id", ["--resume", "../runs"], "run '../runs' not found"),
+    Case("config that is not the run's", ["--resume", "@latest-run", "CartPole-v1:ppo"],
+         "continues run '"),
+    Case("non-finite override on resume", ["--resume", "@latest-run", "--policy_lr=inf"], "--policy_lr must be"),
+    Case("changed network on resume", ["--resume", "@latest-run", "--hidden_dims", "32,32"],
+         "does not fit the config's network"),
+    Case("changed algorithm on resume", ["--resume", "@latest-run", "--algo_id", "reinforce"],
+         "is from a ppo run, not reinforce"),
+    Case("another env's checkpoint", ["--resume", "@latest-run"], "is from a CartPole-v1 run, not Bandit-v0",
+         setup=edit_checkpoint(lambda s: s["config"].update(env_id="CartPole-v1"))),
+    Case("checkpoint without weights", ["--resume", "@latest-run"], "'policy' must be a non-empty mapping",
+         setup=edit_checkpoint(lambda s: s.pop("policy"))),
+    Case("checkpoint with a missing weight", ["--resume", "@latest-run"], "does not fit the config's network: it lacks",
+         setup=edit_checkpoint(lambda s: s["policy"].pop(next(iter(s["policy"]))))),
+    Case("counters of the wrong type", ["--resume", "@latest-run"], "'counters' must map env_steps",
+         setup=edit_checkpoint(lambda s: s["counters"].update(env_steps="many"))),
+    Case("NaN weights", ["--resume", "@latest-run"], "the policy weights hold NaN", setup=edit_checkpoint(_nan_weights)),
+    Case("foreign optimizer state", ["--resume", "@latest-run"], "its optimizer state",
+         setup=edit_checkpoint(lambda s: s.update(optimizer={"state": {}, "param_groups": [{"params": [0]}]}))),
+    Case("damaged rng state", ["--resume", "@latest-run"], "its random generator states cannot be restored",
+         setup=edit_checkpoint(lambda s: s["rng"].update(numpy=[1, 2]))),
+    Case("damaged eval record", ["--resume", "@latest-run"], "evaluation record is damaged",
+         setup=edit_checkpoint(lambda s: s["eval"].update(history=[["x", "y"]]))),
+    Case("pickled code in a checkpoint", ["--resume", "@latest-run"], "holds a Python object (posix.system)",
+         setup=edit_checkpoint(_tamper)),
+    Case("garbage checkpoint", ["--resume", "@latest-run"], "is corrupt",
+         setup=write_file("runs/RUN/checkpoints/last.ckpt", b"\x00garbage\xff" * 50)),
+    Case("truncated checkpoint", ["--resume", "@latest-run"], "is corrupt",
+         setup=lambda root: (good_run(root) / "checkpoints" / "last.ckpt").write_bytes(
+             (good_run(root) / "checkpoints" / "last.ckpt").read_bytes()[:500])),
+    Case("missing last.ckpt", ["--resume", "@latest-run"], "checkpoint not found", setup=_only_best),
+    Case("config.json holding null", ["--resume", "@latest-run"], "config.json must hold a mapping",
+         setup=write_file("runs/RUN/config.json", "null")),
+    Case("config.json holding a number", ["--resume", "@latest-run"], "config.json must hold a mapping",
+         setup=write_file("runs/RUN/config.json", "5")),
+    Case("config.json with Infinity", ["--resume", "@latest-run"], "finite",
+         setup=lambda root: write_file("runs/RUN/config.json", (good_run(root) / "config.json").read_text().replace(
+             '"gamma": 0.99', '"gamma": Infinity'))(root)),
+    Case("config.json not JSON", ["--resume", "@latest-run"], "config.json is not valid JSON",
+         setup=write_file("runs/RUN/config.json", b"\xff{")),
+    Case("config.json with a typo", ["--resume", "@latest-run"], "unknown field 'gama'",
+         setup=lambda root: write_file("runs/RUN/config.json", (good_run(root) / "config.json").read_text().replace(
+             '"gamma"', '"gama"'))(root)),
+    Case("dangling @latest-run", ["--resume", "@latest-run"], "points at 'gone1234', which no longer exists",
+         setup=_break_latest_link),
+    Case("@latest-run is a folder", ["Bandit-v0:ppo"], "@latest-run is a real folder", setup=_latest_is_a_folder),
+    Case("runs is a file", ["Bandit-v0:ppo"], "runs exists but is not a folder", setup=_runs_is_a_file),
+    # -- play.py
+    Case("play: empty run id", ["--run-id", ""], "a run id is required", script="play.py"),
+    Case("play: dangling @latest-run", [], "no longer exists", script="play.py", setup=_break_latest_link),
+    Case("play: runs is a file", [], "runs exists but is not a folder", script="play.py", setup=_runs_is_a_file),
+    Case("play: tampered checkpoint", ["--checkpoint", "best"], "holds a Python object", script="play.py",
+         setup=edit_checkpoint(_tamper, "best")),
+    Case("play: missing checkpoint", ["--checkpoint", "last"], "checkpoint not found", script="play.py",
+         setup=_only_best),
+    Case("play: config.json null", [], "config.json must hold a mapping", script="play.py",
+         setup=write_file("runs/RUN/config.json", "null")),
+    Case("play: changed network", [], "does not fit the config's network", script="play.py",
+         setup=lambda root: write_file("runs/RUN/config.json", (good_run(root) / "config.json").read_text().replace(
+             '"hidden_dims": [\n    64,\n    64\n  ]', '"hidden_dims": [\n    8\n  ]'))(root)),
+    # -- config files (the config folder pointed at a temporary one)
+    Case("unknown env_id in a file", ["Mine:ppo"], "unknown environment 'Nope-v0'",
+         config_files={"Mine.yaml": "env_id: Nope-v0\nppo: {algo_id: ppo}\n"}),
+    Case("inherits a list", ["Mine:fast"], "inherits must name one variant",
+         config_files={"Mine.yaml": GOOD_YAML + "fast: {inherits: [ppo]}\n"}),
+    Case("misspelt mapping field", ["Mine:ppo"], "unknown field 'env_kwarg' (did you mean 'env_kwargs'?)",
+         config_files={"Mine.yaml": GOOD_YAML + "env_kwarg: {n_arms: 3}\n"}),
+    Case("mapping that is no variant", ["Mine:ppo"], "'fast' is neither a field nor a variant",
+         config_files={"Mine.yaml": GOOD_YAML + "fast: {n_envs: 3}\n"}),
+    Case("non-UTF-8 file", ["Mine:ppo"], "Mine.yaml: not a UTF-8 text file",
+         config_files={"Mine.yaml": b"env_id: \xff\xfe\n"}),
+    Case("deeply nested file", ["Mine:ppo"], "Mine.yaml: nested too deeply",
+         config_files={"Mine.yaml": "a: " + "[" * 1500 + "]" * 1500}),
+    Case("a folder named like a config", ["Mine:ppo"], "unknown config 'Mine'", config_files={"Mine.yaml/x": ""}),
+    Case("a list instead of a mapping", ["Mine:ppo"], "expected a mapping of fields and variants, got list",
+         config_files={"Mine.yaml": "- env_id: Bandit-v0\n"}),
+    Case("an empty file", ["Mine:ppo"], "expected a mapping of fields and variants, got NoneType",
+         config_files={"Mine.yaml": ""}),
+    Case("duplicate key", ["Mine:ppo"], "duplicate key 'n_envs'",
+         config_files={"Mine.yaml": "env_id: Bandit-v0\nppo:\n  algo_id: ppo\n  n_envs: 2\n  n_envs: 4\n"}),
+    Case("variant set in the file", ["Mine:ppo"], "'variant' is set from the variant name",
+         config_files={"Mine.yaml": "env_id: Bandit-v0\nppo: {algo_id: ppo, variant: x}\n"}),
+    Case("broken neighbour, broken file asked for", ["Broken:ppo"], "Broken.yaml: invalid YAML",
+         config_files={"Mine.yaml": GOOD_YAML, "Broken.yaml": "env_id: [x\n"}),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_hostile_input_is_one_clear_line_and_changes_nothing(case: Case, work: Path, tmp_path: Path):
+    if case.setup:
+        case.setup(work)
+    config_dir = None
+    if case.config_files:
+        config_dir = tmp_path / "configs"
+        for name, content in case.config_files.items():
+            path = config_dir / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    before = snapshot(work / "runs")
+    result = run_cli(case.script, case.args, cwd=work, config_dir=config_dir)
+    assert_one_error_line(result, case.code, case.expected)
+    assert snapshot(work / "runs") == before
+    assert not (work / "PWNED").exists()  # nothing in a checkpoint was ever unpickled
+
+
+def test_a_broken_neighbour_file_does_not_stop_a_good_config(work: Path, tmp_path: Path):
+    config_dir = tmp_path / "configs"
+    config_dir.mkdir()
+    (config_dir / "Mine.yaml").write_text(GOOD_YAML)
+    (config_dir / "Broken.yaml").write_bytes(b"\xff\xfe")
+    (config_dir / "Folder.yaml").mkdir()
+    result = run_cli("train.py", ["Mine:ppo", "-q"], cwd=work, config_dir=config_dir)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((work / "runs" / "@latest-run" / "results.json").read_text())["config_id"] == "Mine:ppo"
+
+
+# --------------------------------------------------------------------------------------------------------
+# Failures during training: the run keeps its good files.
+
+
+def test_divergence_stops_with_one_line_and_keeps_the_checkpoints(work: Path):
+    run = good_run(work)
+    checkpoints = snapshot(run / "checkpoints")
+    config = (run / "config.json").read_text()
+    result = run_cli("train.py", ["--resume", "@latest-run", "--max-steps", "4096", "--policy_lr", "1e30", "-q"],
+                     cwd=work)
+    line = assert_one_error_line(result, 1, "training diverged at")
+    assert "env steps" in line and "last.ckpt keeps the last good weights" in line
+    assert snapshot(run / "checkpoints") == checkpoints
+    assert (run / "config.json").read_text() == config  # still the config of last.ckpt
+    results = json.loads((run / "results.json").read_text())
+    assert results["status"] == "failed" and results["error"] in line
+
+
+def _limit_file_size(limit: int) -> Callable[[], None]:
+    def preexec() -> None:  # in the child: writes past `limit` bytes fail with EFBIG, as on a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return preexec
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_old_checkpoint(work: Path):
+    run = good_run(work)
+    checkpoints = snapshot(run / "checkpoints")
+    size = (run / "checkpoints" / "last.ckpt").stat().st_size
+    result = run_cli("train.py", ["--resume", "@latest-run", "--max-steps", "1024", "-q"], cwd=work,
+                     preexec_fn=_limit_file_size(size // 2))
+    line = assert_one_error_line(result, 1, "cannot write")
+    assert "File too large" in line
+    assert snapshot(run / "checkpoints") == checkpoints
+    assert not list(run.rglob("*.tmp"))  # no temporary file left behind
+
+
+def test_two_trainings_of_one_run_at_once_are_refused_and_say_who_holds_it(work: Path):
+    long_run = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "train.py"), "--resume", "@latest-run", "--max-steps", "10000000",
+         "--early_stop", "false", "--eval_freq", "0", "-q"],
+        cwd=work, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(1200):
+            if _is_locked(good_run(work) / ".lock"):
+                break
+            time.sleep(0.1)
+        before = snapshot(good_run(work) / "checkpoints")
+        result = run_cli("train.py", ["--resume", "@latest-run", "-q"], cwd=work)
+        assert_one_error_line(result, 2, f"is in use by pid {long_run.pid}")
+        assert snapshot(good_run(work) / "checkpoints") == before or long_run.poll() is None
+    finally:
+        long_run.send_signal(signal.SIGTERM)
+        long_run.communicate(timeout=TIMEOUT)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Signals: SIGTERM behaves like Ctrl-C; a stop is honoured within the step, not at the end of the rollout.
+
+
+def _is_locked(path: Path) -> bool:
+    """Whether another process holds the run lock (the lock file outlives its holder; the flock does not)."""
+    if not path.exists():
+        return False
+    with open(path) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+def _train_until_running(work: Path, extra: list[str]) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "train.py"), "CartPole-v1:ppo", "-q", "--early_stop", "false", *extra],
+        cwd=work, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(1200):
+        runs = [p for p in (work / "runs").glob("*") if p.is_dir() and not p.is_symlink()]
+        if len(runs) == 2 and any(_is_locked(p / ".lock") for p in runs):  # the template run, and this one
+            return process
+        time.sleep(0.1)
+    process.kill()
+    raise AssertionError("training did not start")
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stop_signal_saves_and_exits_with_its_status(work: Path, signum: int, code: int):
+    process = _train_until_running(work, ["--max-steps", "100000000"])
+    time.sleep(2)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == code, stderr
+    assert "Traceback" not in stderr
+    run = good_run(work)
+    results = json.loads((run / "results.json").read_text())
+    assert results["status"] == "interrupted"
+    assert results["stopped_by"] == signal.Signals(signum).name
+    state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["counters"]["env_steps"] == results["total_timesteps"]
+
+
+def test_a_stop_during_a_long_rollout_does_not_wait_for_it_to_end(work: Path):
+    # one env, 10M steps per rollout: finishing it would take the better part of an hour
+    process = _train_until_running(work, ["--n_envs", "1", "--n_steps", "10000000", "--batch_size", "256",
+                                          "--max-steps", "20000000"])
+    time.sleep(2)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 143
+    results = json.loads((good_run(work) / "results.json").read_text())
+    assert results["status"] == "interrupted" and results["total_timesteps"] == 0  # the rollout was cut short
