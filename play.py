@@ -35,11 +35,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def play(args: argparse.Namespace) -> list[float]:
     from loggers.session_log import log_checkpoint_load
-    from utils.evaluation import evaluate_policy
     from utils.runs import load_agent, resolve_run
 
     run = resolve_run(args.run_id)
     agent = load_agent(run, args.checkpoint, render_mode="human" if args.render else None)
+    from utils.evaluation import evaluate_policy  # torch: only once there is something to play
+
     policy, envs = agent.policy, agent.envs
     steps = "?" if agent.env_steps is None else agent.env_steps
     log_checkpoint_load(f"loaded {agent.checkpoint} ({agent.config.config_id}, {steps} env steps)")

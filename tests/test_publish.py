@@ -8,6 +8,7 @@ down, and one clear error line (exit 2, run folder untouched) for every kind of 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -18,10 +19,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hub_standin import HubStandIn, Repo  # tests/ is on sys.path (pytest's default import mode)
 
-pytest.importorskip("huggingface_hub", reason="needs the hub extra: pip install -e '.[hub]'")
+from utils.errors import UserError
 
-from hub_standin import HubStandIn, Repo  # noqa: E402  (tests/ is on sys.path: pytest's rootdir-less import)
+needs_hub = pytest.mark.skipif(importlib.util.find_spec("huggingface_hub") is None,
+                               reason="needs the hub extra: pip install -e '.[hub]'")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 300  # a hang guard only
@@ -122,6 +125,7 @@ def published(trained, tmp_path_factory):
 
 
 # -- publishing -----------------------------------------------------------------------------------------
+@needs_hub
 def test_publish_uploads_the_run_in_one_commit(published):
     hub, work, result, before = published
     run = run_dir(work)
@@ -150,6 +154,7 @@ def test_publish_uploads_the_run_in_one_commit(published):
     assert not Path(staged).exists()
 
 
+@needs_hub
 def test_model_card_metadata_and_body(published):
     from huggingface_hub import ModelCard
 
@@ -173,6 +178,7 @@ def test_model_card_metadata_and_body(published):
     assert f'<video controls autoplay loop muted src="{hub.url}/{REPO}/resolve/main/replay.mp4">' in card.text
 
 
+@needs_hub
 def test_round_trip_plays_the_same_episodes_and_the_cards_numbers(published):
     """Download with play.py --run-id hf:..., play, and get the local run's returns and the card's mean."""
     hub, work, _, _ = published
@@ -198,6 +204,7 @@ def test_round_trip_plays_the_same_episodes_and_the_cards_numbers(published):
     assert episode_returns(offline.stdout) == returns[:3]
 
 
+@needs_hub
 def test_republishing_replaces_what_the_last_publish_left(published):
     hub, work, _, _ = published
     for video in (run_dir(work) / "videos").glob("*.mp4"):
@@ -211,6 +218,7 @@ def test_republishing_replaces_what_the_last_publish_left(published):
     assert "<video" not in repo.files["README.md"].decode()
 
 
+@needs_hub
 def test_private_repo_with_an_explicit_name(workdir):
     with HubStandIn(user=USER, tokens={TOKEN}) as hub:
         result = run_cli("publish.py", "--repo", "my-agent", "--private", cwd=workdir, endpoint=hub.url)
@@ -219,6 +227,7 @@ def test_private_repo_with_an_explicit_name(workdir):
 
 
 # -- dry run and secrets --------------------------------------------------------------------------------
+@needs_hub
 def test_dry_run_stages_without_a_login_or_network(workdir):
     """No token, no Hub, a read-only run folder: the staged folder is printed and kept; nothing else changes."""
     run = run_dir(workdir)
@@ -241,6 +250,7 @@ def test_dry_run_stages_without_a_login_or_network(workdir):
     shutil.rmtree(staged)
 
 
+@needs_hub
 def test_no_secret_from_the_environment_reaches_the_staged_folder(workdir):
     import torch
 
@@ -292,6 +302,7 @@ def test_bad_repo_ids(workdir, repo, expected):
     assert snapshot(workdir / "runs") == before
 
 
+@needs_hub
 def test_errors_before_any_upload(workdir):
     endpoint = unreachable_endpoint()
     before = snapshot(workdir / "runs")
@@ -310,6 +321,7 @@ def test_errors_before_any_upload(workdir):
     assert "no checkpoint" in line
 
 
+@needs_hub
 def test_a_rejected_token_is_one_line(workdir):
     with HubStandIn(user=USER, tokens={TOKEN}) as hub:
         line = one_error_line(run_cli("publish.py", cwd=workdir, endpoint=hub.url, token="hf_" + "x" * 34))
@@ -325,6 +337,7 @@ def test_missing_hub_extra_names_the_install_command(workdir):
     assert 'pip install -e ".[hub]"' in one_error_line(result)
 
 
+@needs_hub
 def test_play_from_the_hub_errors(workdir):
     with HubStandIn(user=USER, tokens={TOKEN}) as hub:
         line = one_error_line(run_cli("play.py", "--run-id", "hf:alice/missing", cwd=workdir, endpoint=hub.url))
@@ -340,3 +353,108 @@ def test_play_from_the_hub_errors(workdir):
     endpoint = unreachable_endpoint()
     line = one_error_line(run_cli("play.py", "--run-id", "hf:alice/x", cwd=workdir, endpoint=endpoint))
     assert "cannot reach the Hub" in line and "not in the local cache" in line
+
+
+# -- the parts, in-process --------------------------------------------------------------------------------
+def test_secrets_are_found_by_name_and_shape():
+    from utils.hub.scrub import REDACTED, Secrets
+
+    secrets = Secrets.from_environment(
+        {"WANDB_API_KEY": "k" * 40, "MY_DB_PASSWORD": "correct-horse", "TOKENIZERS_PARALLELISM": "false",
+         "HOME": "/home/alice-the-user", "OPENAI_APIKEY": "sk-123456789"},
+        hf_token="hf_saved_login_token",
+    )
+    assert set(secrets.sources.values()) == {"WANDB_API_KEY", "MY_DB_PASSWORD", "OPENAI_APIKEY", "hf_token"}
+    assert secrets.scrub_text("/home/alice-the-user correct-horse false") == f"/home/alice-the-user {REDACTED} false"
+    other_token = "hf_" + "Z" * 34  # not in the environment, but shaped like a Hugging Face token
+    assert secrets.scrub_text(f"token={other_token}") == f"token={REDACTED}"
+    data = {"env_kwargs": {"apiKey": 12345678, "Password": "x", "mode": "fast", "token_budget": [1, 2]},
+            "description": "uses " + "k" * 40, "hidden_dims": (64, 64), "flag": True}
+    assert secrets.scrub_data(data) == {
+        "env_kwargs": {"apiKey": REDACTED, "Password": REDACTED, "mode": "fast", "token_budget": [1, 2]},
+        "description": f"uses {REDACTED}", "hidden_dims": (64, 64), "flag": True}
+    assert secrets.found_in(b"\x00\x01" + b"k" * 40) == "WANDB_API_KEY"
+    assert secrets.found_in(other_token.encode()) == "a Hugging Face token"
+    assert secrets.found_in(b"nothing to see") is None
+
+
+@pytest.mark.parametrize("repo_id", ["alice/CartPole-v1-ppo", "my-agent", "org_1/a.b_c", "a/b"])
+def test_good_repo_ids(repo_id):
+    from utils.hub.client import check_repo_id
+
+    assert check_repo_id(repo_id, need_namespace=False) == repo_id
+
+
+def test_repo_id_rules():
+    from utils.hub.client import check_repo_id, default_repo_name
+
+    with pytest.raises(UserError, match="expected user/name"):
+        check_repo_id("just-a-name", need_namespace=True)
+    for bad in ("/x", "alice/", "alice/.hidden", "alice/x-", "alice/a..b", "alice/é"):
+        with pytest.raises(UserError, match="each part is"):
+            check_repo_id(bad, need_namespace=False)
+    assert default_repo_name("CartPole-v1:ppo") == "CartPole-v1-ppo"
+    assert default_repo_name("ALE/Pong-v5:ppo_fast") == "ALE-Pong-v5-ppo_fast"
+    assert default_repo_name("VizDoom-Basic-v0::..:x") == "VizDoom-Basic-v0-x"
+    assert default_repo_name(":::") == "agent"
+    assert len(default_repo_name("x" * 200 + ":ppo")) == 96
+    for config_id in ("CartPole-v1:ppo", "ALE/Pong-v5:ppo_fast", "a b:c--d"):
+        check_repo_id(default_repo_name(config_id), need_namespace=False)
+
+
+def test_preview_video_prefers_best_then_the_latest_step(tmp_path):
+    from utils.hub.staging import preview_video
+    from utils.runs import Run
+
+    run = Run("r", tmp_path)
+    (tmp_path / "videos").mkdir()
+    assert preview_video(run) is None
+    for name in ("step_00000900.mp4", "step_00010000.mp4", "step_00002000.mp4", "notes.txt"):
+        (tmp_path / "videos" / name).write_bytes(b"")
+    assert preview_video(run).name == "step_00010000.mp4"  # by step, not by name or age
+    (tmp_path / "videos" / "best.mp4").write_bytes(b"")
+    assert preview_video(run).name == "best.mp4"
+
+
+@needs_hub
+def test_staging_somewhere_unwritable_is_one_line(trained, tmp_path):
+    from utils.hub.card import Evaluation
+    from utils.hub.scrub import Secrets
+    from utils.hub.staging import stage_run
+    from utils.runs import resolve_run
+
+    run = resolve_run(str(run_dir(trained)))
+    (tmp_path / "a-file").write_text("")
+    evaluation = Evaluation([1.0, 3.0], [1, 3], seed=0, deterministic=True, checkpoint="best", env_steps=None)
+    with pytest.raises(UserError, match="cannot stage the upload in") as caught:
+        stage_run(run, REPO, evaluation, Secrets({}), tmp_path / "a-file" / "stage", "http://x/replay.mp4")
+    assert "\n" not in str(caught.value)
+    assert (evaluation.mean, evaluation.std, evaluation.metric_value) == (2.0, 1.0, "2.00 +/- 1.00")
+
+
+def test_reproduce_command_lists_what_differs_from_the_shipped_config():
+    from utils.config import load_config
+    from utils.hub.card import reproduce_command
+
+    config = load_config("CartPole-v1", "ppo", {"seed": 7, "n_envs": 16, "hidden_dims": [32, 32],
+                                                "env_kwargs": {"sutton_barto_reward": True}}).to_dict()
+    command = reproduce_command(config)
+    assert command.startswith("python train.py CartPole-v1:ppo --seed=7 ")
+    assert "--n_envs=16" in command and "'--hidden_dims=[32, 32]'" in command
+    assert "'--env_kwargs={\"sutton_barto_reward\": true}'" in command
+    assert reproduce_command({**config, "project_id": "NotShipped-v0"}) is None
+
+
+def test_hub_code_is_imported_lazily(tmp_path):
+    code = ("import sys, play, publish, utils.runs, utils.hub.client; "
+            "print(sorted(m for m in ('huggingface_hub', 'torch', 'pytorch_lightning') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_help_lists_the_flags(tmp_path):
+    result = run_cli("publish.py", "--help", cwd=tmp_path, endpoint=unreachable_endpoint())
+    assert result.returncode == 0 and result.stderr == ""
+    for option in ("--run-id", "--repo", "--private", "--dry-run"):
+        assert option in result.stdout

@@ -154,7 +154,8 @@ def model_card(
         "## Play it",
         "",
         f"With {LIBRARY_NAME} installed with its `hub` extra (`pip install -e \".[hub]\"`), this downloads the "
-        "agent and plays the episodes above, printing the same returns:",
+        + ("agent and plays the episodes above, printing the same returns:" if evaluation.deterministic else
+           "agent and plays episodes from the same starts (actions are sampled, so returns vary):"),
         "",
         "```bash",
         play_command(repo_id, evaluation),
