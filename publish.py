@@ -70,7 +70,7 @@ def publish(args: argparse.Namespace) -> str:
     evaluation = evaluate_run(run)
     print(f"evaluated {evaluation.checkpoint}.ckpt over {len(evaluation.returns)} episodes "
           f"(seed {evaluation.seed}): mean reward {evaluation.metric_value}", flush=True)
-    secrets = Secrets.from_environment(hf_token=client.find_token())
+    secrets = Secrets.from_environment(extra={"your Hugging Face token": client.find_token()})
     try:
         folder = Path(tempfile.mkdtemp(prefix=f"publish-{run.run_id.replace('/', '-')}-"))
     except OSError as exc:

@@ -285,6 +285,19 @@ def test_no_secret_from_the_environment_reaches_the_staged_folder(workdir):
     shutil.rmtree(staged)
 
 
+@needs_hub
+def test_a_secret_that_cannot_be_scrubbed_stops_the_publish(workdir, tmp_path_factory):
+    key = "0123456789abcdef0123456789abcdef01234567"
+    (run_dir(workdir) / "videos" / "best.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + key.encode() + b"\x00")
+    before = snapshot(workdir / "runs")
+    tmp = tmp_path_factory.mktemp("staging-tmp")
+    line = one_error_line(run_cli("publish.py", "--dry-run", cwd=workdir, endpoint=unreachable_endpoint(),
+                                  WANDB_API_KEY=key, TMPDIR=str(tmp)))
+    assert line == "error: replay.mp4 contains the value of WANDB_API_KEY and cannot be scrubbed: not publishing"
+    assert list(tmp.iterdir()) == []  # the staged folder is removed
+    assert snapshot(workdir / "runs") == before
+
+
 # -- hostile input: one error line, exit 2, the run folder untouched ------------------------------------------
 @pytest.mark.parametrize("repo, expected", [
     ("a/b/c", "expected name or user/name"),
@@ -362,9 +375,9 @@ def test_secrets_are_found_by_name_and_shape():
     secrets = Secrets.from_environment(
         {"WANDB_API_KEY": "k" * 40, "MY_DB_PASSWORD": "correct-horse", "TOKENIZERS_PARALLELISM": "false",
          "HOME": "/home/alice-the-user", "OPENAI_APIKEY": "sk-123456789"},
-        hf_token="hf_saved_login_token",
+        extra={"the saved login": "hf_saved_login_token", "no login": None},
     )
-    assert set(secrets.sources.values()) == {"WANDB_API_KEY", "MY_DB_PASSWORD", "OPENAI_APIKEY", "hf_token"}
+    assert set(secrets.sources.values()) == {"WANDB_API_KEY", "MY_DB_PASSWORD", "OPENAI_APIKEY", "the saved login"}
     assert secrets.scrub_text("/home/alice-the-user correct-horse false") == f"/home/alice-the-user {REDACTED} false"
     other_token = "hf_" + "Z" * 34  # not in the environment, but shaped like a Hugging Face token
     assert secrets.scrub_text(f"token={other_token}") == f"token={REDACTED}"
@@ -448,8 +461,9 @@ def test_reproduce_command_lists_what_differs_from_the_shipped_config():
 def test_hub_code_is_imported_lazily(tmp_path):
     code = ("import sys, play, publish, utils.runs, utils.hub.client; "
             "print(sorted(m for m in ('huggingface_hub', 'torch', 'pytorch_lightning') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-                            capture_output=True, text=True, timeout=TIMEOUT)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=TIMEOUT)
     assert result.stdout.strip() == "[]", result.stderr
 
 

@@ -42,12 +42,13 @@ class Secrets:
     sources: Mapping[str, str]
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None, **named: str | None) -> Secrets:
-        """The secret-named variables of ``environ`` (default ``os.environ``) plus ``named`` values
-        (e.g. ``hf_token=...`` from the saved login)."""
+    def from_environment(cls, environ: Mapping[str, str] | None = None,
+                         extra: Mapping[str, str | None] | None = None) -> Secrets:
+        """The secret-named variables of ``environ`` (default ``os.environ``) plus ``extra`` values by source name
+        (e.g. the token of the saved login)."""
         environ = os.environ if environ is None else environ
         sources = {value: name for name, value in environ.items() if is_secret_name(name)}
-        sources.update({value: name for name, value in named.items() if value})
+        sources.update({value: name for name, value in (extra or {}).items() if value})
         return cls({value: name for value, name in sources.items() if len(value.strip()) >= MIN_SECRET_LENGTH})
 
     def scrub_text(self, text: str) -> str:

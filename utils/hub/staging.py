@@ -58,7 +58,10 @@ def preview_video(run: Run) -> Path | None:
 
 
 def _stage_json(src: Path, dst: Path, secrets: Secrets) -> None:
-    data = json.loads(src.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(src.read_text(encoding="utf-8"))
+    except ValueError:  # not JSON (a results.json cut short): scrubbed as text
+        return _stage_text(src, dst, secrets)
     clean = secrets.scrub_data(data)
     if clean == data:
         shutil.copyfile(src, dst)  # byte-identical when there is nothing to scrub
@@ -67,7 +70,10 @@ def _stage_json(src: Path, dst: Path, secrets: Secrets) -> None:
 
 
 def _stage_text(src: Path, dst: Path, secrets: Secrets) -> None:
-    text = src.read_text(encoding="utf-8")
+    try:
+        text = src.read_text(encoding="utf-8")
+    except UnicodeDecodeError:  # not text after all: copied, and checked with the binary files
+        return _copy(src, dst, secrets)
     clean = secrets.scrub_text(text)
     if clean == text:
         shutil.copyfile(src, dst)
@@ -88,6 +94,10 @@ def _stage_checkpoint(src: Path, dst: Path, secrets: Secrets) -> None:
     torch.save({**state, "config": clean}, dst)
 
 
+def _copy(src: Path, dst: Path, secrets: Secrets) -> None:
+    shutil.copyfile(src, dst)  # binary (the plot): checked for secrets with everything else after staging
+
+
 def _run_files(run: Run) -> list[tuple[Path, str]]:
     """(source, path in the repo) of the run files that get published."""
     files = [(run.config_path, "config.json")]
@@ -101,7 +111,7 @@ def _run_files(run: Run) -> list[tuple[Path, str]]:
 def _read_results(run: Run) -> dict[str, Any] | None:
     try:
         return json.loads(run.results_path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (OSError, ValueError):  # missing, unreadable or not JSON: the card says there are no results
         return None
 
 
@@ -112,7 +122,7 @@ def stage_run(run: Run, repo_id: str, evaluation: Evaluation, secrets: Secrets, 
     ``video_url`` is where the Hub serves the preview video (for the card's player). Every staged file is
     checked for secrets: one that cannot be scrubbed is a UserError, and nothing is published.
     """
-    stagers = {".json": _stage_json, ".csv": _stage_text, ".ckpt": _stage_checkpoint}
+    stagers = {".json": _stage_json, ".csv": _stage_text, ".ckpt": _stage_checkpoint}  # anything else: copied
     video = preview_video(run)
     config = secrets.scrub_data(run.load_config_dict())
     card = model_card(repo_id, config, secrets.scrub_data(_read_results(run)), evaluation,
@@ -121,7 +131,7 @@ def stage_run(run: Run, repo_id: str, evaluation: Evaluation, secrets: Secrets, 
         for src, name in _run_files(run):
             dst = dest / name
             dst.parent.mkdir(parents=True, exist_ok=True)
-            stagers.get(src.suffix, lambda s, d, _: shutil.copyfile(s, d))(src, dst, secrets)
+            stagers.get(src.suffix, _copy)(src, dst, secrets)
         if video:
             shutil.copyfile(video, dest / VIDEO_NAME)
         (dest / "README.md").write_text(secrets.scrub_text(card), encoding="utf-8")
