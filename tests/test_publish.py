@@ -325,6 +325,8 @@ def test_errors_before_any_upload(workdir):
     assert "nope1234" in line and run_dir(workdir).name in line
     line = one_error_line(run_cli("publish.py", cwd=workdir, endpoint=endpoint))
     assert "cannot reach the Hugging Face Hub" in line and endpoint in line
+    line = one_error_line(run_cli("publish.py", "--run-id=", cwd=workdir, endpoint=endpoint))
+    assert "empty run id" in line
     line = one_error_line(run_cli("publish.py", "--bogus", cwd=workdir, endpoint=endpoint))
     assert "--bogus" in line
     assert snapshot(workdir / "runs") == before

@@ -142,6 +142,8 @@ def resolve_run(run_id: str, runs_dir: Path = RUNS_DIR) -> Run:
     A Hub agent is downloaded into the Hugging Face cache (once per revision; a cached one is reused
     offline) and its ``artifacts/`` folder is the run.
     """
+    if not run_id.strip():
+        raise UserError("empty run id: give a run id, @latest-run, a run folder or hf:user/name")
     runs_dir = Path(runs_dir)
     candidate = Path(run_id)
     if run_id.startswith(HF_PREFIX):
