@@ -2,7 +2,8 @@
 """Play a trained agent: ``python play.py --run-id @latest-run --episodes 5``.
 
 Loads the run's best checkpoint (else its last) with the run's config and frozen normalization
-statistics, and prints each episode's return. Does not import Lightning.
+statistics, and prints each episode's return. ``--run-id hf:user/name`` plays an agent published to the
+Hugging Face Hub (needs the ``hub`` extra). Does not import Lightning.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from utils.errors import UserError
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Play a trained agent from a run folder.")
-    parser.add_argument("--run-id", "--run_id", dest="run_id", default="@latest-run", help="run id or @latest-run")
+    parser.add_argument("--run-id", "--run_id", dest="run_id", default="@latest-run",
+                        help="run id, @latest-run, or hf:user/name (an agent on the Hugging Face Hub)")
     parser.add_argument("--episodes", type=int, default=5, help="episodes to play (default 5)")
     parser.add_argument("--checkpoint", choices=("best", "last"), help="which checkpoint (default: best, else last)")
     mode = parser.add_mutually_exclusive_group()
@@ -32,31 +34,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def play(args: argparse.Namespace) -> list[float]:
-    from utils.runs import load_checkpoint, resolve_run
+    from loggers.session_log import log_checkpoint_load
+    from utils.runs import load_agent, resolve_run
 
     run = resolve_run(args.run_id)
-    path = run.checkpoint(args.checkpoint) if args.checkpoint else run.best_or_last_checkpoint()
-    state = load_checkpoint(path)
+    agent = load_agent(run, args.checkpoint, render_mode="human" if args.render else None)
+    from utils.evaluation import evaluate_policy  # torch: only once there is something to play
 
-    from loggers.session_log import log_checkpoint_load
-    from utils.config import config_from_dict
-    from utils.environment import build_vec_env, load_normalization_state
-    from utils.evaluation import evaluate_policy
-    from utils.policies import build_policy, load_policy_weights
-    from utils.torch_runtime import configure_torch
-
-    config = config_from_dict(run.load_config_dict())
-    configure_torch(config.torch_threads)
-    envs = build_vec_env(config, 1, training=False, render_mode="human" if args.render else None)
-    policy = build_policy(config, envs.single_observation_space, envs.single_action_space)
-    load_policy_weights(policy, state["policy"], f"checkpoint {path}")
-    try:
-        load_normalization_state(envs, state.get("normalization", {}))
-    except (TypeError, ValueError, KeyError) as exc:
-        raise UserError(f"checkpoint {path} is damaged: its normalization statistics ({exc})") from None
-    policy.eval()
-    steps = state.get("counters", {}).get("env_steps", "?")
-    log_checkpoint_load(f"loaded {path} ({config.config_id}, {steps} env steps)")
+    policy, envs = agent.policy, agent.envs
+    steps = "?" if agent.env_steps is None else agent.env_steps
+    log_checkpoint_load(f"loaded {agent.checkpoint} ({agent.config.config_id}, {steps} env steps)")
     returns: list[float] = []
     seed = args.seed
     for episode in range(1, args.episodes + 1):

@@ -68,7 +68,11 @@ def resolve_config(args: argparse.Namespace, overrides: dict[str, Any]) -> Confi
     """The config to train: the run's own (plus overrides) with --resume, else the named one."""
     config_id = args.config or args.config_id_flag
     if args.resume is not None:
-        from utils.runs import resolve_run
+        from utils.runs import HF_PREFIX, resolve_run
+
+        if args.resume.startswith(HF_PREFIX):
+            raise UserError(f"--resume trains into a run folder of yours; {args.resume} is a published agent "
+                            f"(play it with `python play.py --run-id {args.resume}`)")
 
         run = resolve_run(args.resume)
         saved = config_from_dict(run.load_config_dict())

@@ -219,6 +219,7 @@ CASES = [
     Case("empty resume id", ["--resume", ""], "a run id is required"),
     Case("unknown alias", ["--resume", "@best-run"], "unknown run alias '@best-run'"),
     Case("unknown run", ["--resume", "nope1234"], "run 'nope1234' not found"),
+    Case("a Hub agent resumed in place", ["--resume", "hf:alice/agent"], "is a published agent"),
     Case("path traversal as run id", ["--resume", "../runs"], "run '../runs' not found"),
     Case("config that is not the run's", ["--resume", "@latest-run", "CartPole-v1:ppo"],
          "continues run '"),

@@ -1,4 +1,5 @@
-"""Run folders: ``runs/<id>/`` with config, checkpoints, logs, videos and results; ``runs/@latest-run``.
+"""Run folders: ``runs/<id>/`` with config, checkpoints, logs, videos and results; ``runs/@latest-run``;
+agents published to the Hugging Face Hub, named ``hf:user/name``.
 
 Every file is written atomically (a temporary file in the same folder, then ``os.replace``), so an
 interrupted write never leaves a truncated config, checkpoint or results file behind. Imports no torch
@@ -26,6 +27,7 @@ from utils.errors import UserError
 
 RUNS_DIR = Path("runs")
 LATEST = "@latest-run"
+HF_PREFIX = "hf:"
 CHECKPOINT_FORMAT = "gymnasium-solver/1"
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 _UMASK = os.umask(0)
@@ -187,10 +189,18 @@ def list_runs(runs_dir: Path = RUNS_DIR) -> list[str]:
 
 
 def resolve_run(run_id: str, runs_dir: Path = RUNS_DIR) -> Run:
-    """A run by id, ``@latest-run`` or path; a missing one is a UserError listing recent runs."""
+    """A run by id, ``@latest-run``, path or ``hf:user/name[@revision]``; a missing one is a UserError.
+
+    A Hub agent is downloaded into the Hugging Face cache (once per revision; a cached one is reused
+    offline) and its ``artifacts/`` folder is the run.
+    """
     runs_dir = Path(runs_dir)
     if not run_id.strip():
-        raise UserError(f"a run id is required: a run folder's name in {runs_dir}/, or {LATEST}")
+        raise UserError(f"a run id is required: a run folder's name in {runs_dir}/, {LATEST}, or hf:user/name")
+    if run_id.startswith(HF_PREFIX):
+        from utils.hub.client import download_run
+
+        return download_run(run_id[len(HF_PREFIX):])
     if runs_dir.exists() and not runs_dir.is_dir():
         raise UserError(f"{runs_dir} exists but is not a folder, so it holds no runs")
     recent = ", ".join(list_runs(runs_dir)[:5]) or "none"
@@ -318,3 +328,48 @@ def _structure_problem(state: dict[str, Any], tensor_type: type) -> str | None:
         if not isinstance(state.get(key, {}), dict):
             return f"{key!r} must be a mapping"
     return None
+
+
+@dataclass
+class LoadedAgent:
+    """A run's policy with a checkpoint's weights, and envs built for evaluation (frozen statistics)."""
+
+    config: Any
+    policy: Any
+    envs: Any
+    checkpoint: Path
+    env_steps: int | None
+
+    def close(self) -> None:
+        self.envs.close()
+
+
+def load_agent(run: Run, checkpoint: str | None = None, n_envs: int = 1, render_mode: str | None = None) -> LoadedAgent:
+    """Build the run's policy and ``n_envs`` evaluation envs, and load a checkpoint (default best, else last).
+
+    The same loading for play, inspect and publish, local or from the Hub: weights only (a checkpoint
+    cannot run code), the run's config, the checkpoint's normalization statistics. No Lightning.
+    """
+    path = run.checkpoint(checkpoint) if checkpoint else run.best_or_last_checkpoint()
+    state = load_checkpoint(path)
+
+    from utils.config import config_from_dict
+    from utils.environment import build_vec_env, load_normalization_state
+    from utils.policies import build_policy, load_policy_weights
+    from utils.torch_runtime import configure_torch
+
+    config = config_from_dict(run.load_config_dict())
+    configure_torch(config.torch_threads)
+    envs = build_vec_env(config, n_envs, training=False, render_mode=render_mode)
+    try:
+        policy = build_policy(config, envs.single_observation_space, envs.single_action_space)
+        load_policy_weights(policy, state["policy"], f"checkpoint {path}")
+        try:
+            load_normalization_state(envs, state.get("normalization", {}))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise UserError(f"checkpoint {path} is damaged: its normalization statistics ({exc})") from None
+    except BaseException:
+        envs.close()
+        raise
+    policy.eval()
+    return LoadedAgent(config, policy, envs, path, state.get("counters", {}).get("env_steps"))
