@@ -84,6 +84,24 @@ def resolve_config(args: argparse.Namespace, overrides: dict[str, Any]) -> Confi
     return load_config(name, variant, overrides)
 
 
+def check_resume(config: Config, run_id: str) -> None:
+    """Whether the run's last.ckpt can continue with ``config``: checked before Lightning loads (seconds
+    sooner), and again, fully, when training starts."""
+    from utils.environment import make_env_fn
+    from utils.policies import build_policy, load_policy_weights
+    from utils.runs import check_checkpoint_config, load_checkpoint, resolve_run
+
+    path = resolve_run(run_id).checkpoint("last")
+    state = load_checkpoint(path)
+    check_checkpoint_config(state, config, f"checkpoint {path}")
+    env = make_env_fn(config)()
+    try:
+        policy = build_policy(config, env.observation_space, env.action_space)
+    finally:
+        env.close()
+    load_policy_weights(policy, state["policy"], f"checkpoint {path}")
+
+
 def print_config_list() -> None:
     """``--list``: every shipped config id with its algorithm, budget and description (no torch import)."""
     entries = list_configs()
@@ -278,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         from utils.environment import check_env_config
 
         check_env_config(config)
+        if args.resume:
+            check_resume(config, args.resume)
         results = train(config, quiet=args.quiet, resume_run=args.resume)
     except TrainingFailed as exc:
         print(f"error: {exc}", file=sys.stderr)

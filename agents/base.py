@@ -26,6 +26,7 @@ from utils.environment import build_vec_env, load_normalization_state, normaliza
 from utils.errors import ConfigError, UserError
 from utils.policies import build_policy, load_policy_weights
 from utils.rollouts import Rollout, RolloutCollector, StopRequested, TrainingBatch
+from utils.runs import check_checkpoint_config
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
@@ -223,10 +224,7 @@ class BaseAgent(pl.LightningModule):
 
         The checkpoint must come from a run of the same env and algorithm, with a network of the same shape.
         """
-        saved = state.get("config", {})
-        for name in ("env_id", "algo_id"):
-            if name in saved and saved[name] != getattr(self.config, name):
-                raise ConfigError(f"{source} is from a {saved[name]} run, not {getattr(self.config, name)}")
+        check_checkpoint_config(state, self.config, source)
         load_policy_weights(self.policy, state["policy"], source)
         self._resume_optimizer_state = _checked_optimizer_state(state.get("optimizer"), self.policy, source)
         part = "normalization statistics"

@@ -307,6 +307,14 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return state
 
 
+def check_checkpoint_config(state: dict[str, Any], config: Any, source: str) -> None:
+    """A checkpoint can only continue a run of the same env and algorithm."""
+    saved = state.get("config", {})
+    for name in ("env_id", "algo_id"):
+        if name in saved and saved[name] != getattr(config, name):
+            raise UserError(f"{source} is from a {saved[name]} run, not {getattr(config, name)}")
+
+
 def _structure_problem(state: dict[str, Any], tensor_type: type) -> str | None:
     """What is wrong with a checkpoint dict's structure (keys and types this tool reads), or None."""
     policy = state.get("policy")
