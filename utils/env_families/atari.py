@@ -169,8 +169,9 @@ class AtariFamily(EnvFamily):
 
         options = self.options(config)
         if options.episodic_life:
-            fire = options.use_fire_reset and "FIRE" in _action_meanings(config.env_id, options.full_action_space)
-            envs = AtariLifeLossTermination(envs, restart_action=1 if fire else 0)
+            meanings = _action_meanings(config.env_id, options.full_action_space)
+            fire = options.use_fire_reset and "FIRE" in meanings
+            envs = AtariLifeLossTermination(envs, restart_action=meanings.index("FIRE" if fire else "NOOP"))
         if options.reward_clipping:
             envs = ClipReward(envs, min_reward=-1.0, max_reward=1.0)
         return envs
