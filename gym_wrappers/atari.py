@@ -55,7 +55,8 @@ class AtariLifeLossTermination(VectorWrapper):
 
     >>> import gymnasium as gym, ale_py, numpy as np
     >>> from gymnasium.wrappers import RecordEpisodeStatistics
-    >>> game = gym.make_vec("ALE/Breakout-v5", 1, vectorization_mode="sync", wrappers=[AtariFireReset, RecordEpisodeStatistics])
+    >>> wrappers = [AtariFireReset, RecordEpisodeStatistics]
+    >>> game = gym.make_vec("ALE/Breakout-v5", 1, vectorization_mode="sync", wrappers=wrappers)
     >>> envs = AtariLifeLossTermination(game, restart_action=1)  # 1: FIRE
     >>> _ = envs.reset(seed=0)
     >>> ends = []
@@ -74,7 +75,9 @@ class AtariLifeLossTermination(VectorWrapper):
         self._lives = np.zeros(self.num_envs, dtype=np.int64)
         self._restart = np.zeros(self.num_envs, dtype=bool)
 
-    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
         self._lives = _lives(info, self.num_envs)
         self._restart[:] = False

@@ -49,7 +49,9 @@ class OCAtariAdapter(gym.Wrapper, gym.utils.RecordConstructorArgs):
         )
         self.metadata = dict(env._env.metadata)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         gym.Env.reset(self.env.unwrapped, seed=seed)  # the super().reset(seed=seed) that OCAtari.reset omits
         obs, info = self.env.reset(seed=seed, options=options)
         return self._vector(obs), info

@@ -54,7 +54,9 @@ class PongV5_FeatureExtractor(gym.ObservationWrapper, gym.utils.RecordConstructo
         _require_pong_objects(env, "PongV5_FeatureExtractor")
         self.observation_space = spaces.Box(-1.0, 1.0, (9,), np.float32)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         _, info = self.env.reset(seed=seed, options=options)
         return self._features(moving=False), info  # OCAtari measures a new game's moves from (0, 0)
 

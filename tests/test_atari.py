@@ -108,7 +108,8 @@ def test_python_rgb_env_matches_the_native_env_frame_for_frame():
 
 def test_training_rewards_are_clipped_but_episode_returns_are_the_game_score():
     # Space Invaders pays 5-30 points per alien: clipping shows. Both envs play the same game.
-    config = pong_config(env_id="ALE/SpaceInvaders-v5", env_kwargs={**DETERMINISTIC, "max_num_frames_per_episode": 1200})
+    short = {**DETERMINISTIC, "max_num_frames_per_episode": 1200}
+    config = pong_config(env_id="ALE/SpaceInvaders-v5", env_kwargs=short)
     training = build_vec_env(config, 1, training=True)
     game = family_for(config.env_id).make_env(config)
     training.reset(seed=1)
@@ -271,7 +272,7 @@ def test_docstring_examples_run(module):
 # ---- training end to end -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("variant", ["objects_ppo", pytest.param("rgb_ppo", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("variant", ["objects_ppo", "rgb_ppo"])
 def test_training_writes_a_run_and_play_replays_its_checkpoint(variant, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("VIBES_DISABLE_SESSION_LOGS", "1")

@@ -7,7 +7,7 @@
 - ram: the console's 128 bytes of RAM (uint8; the network scales them to [0, 1]).
 - objects: OCAtari's object positions, a flat float32 vector (``gym_wrappers.ocatari_adapter``).
 
-``env_kwargs`` take the native env's names (see :data:`OPTIONS`). Episode statistics, evaluation and
+``env_kwargs`` take the native env's names (:class:`AtariOptions`). Episode statistics, evaluation and
 results are always whole games scored by the game itself: ``reward_clipping`` and ``episodic_life`` act on
 the training envs only (:meth:`AtariFamily.training_wrappers`). ale-py and ocatari are imported lazily.
 """
@@ -33,38 +33,24 @@ from utils.errors import ConfigError
 @dataclass(frozen=True)
 class AtariOptions:
     """The Atari family's ``env_kwargs``, with ale-py's native vector env's names and defaults (v5's
-    sticky actions and frame skip come from the env's registration)."""
+    sticky actions, frame skip and time limit come from the env's registration)."""
 
-    repeat_action_probability: float = 0.25
-    frameskip: int = 4
-    full_action_space: bool = False
-    max_num_frames_per_episode: int = 108_000
-    use_fire_reset: bool = True
-    reward_clipping: bool = True
-    episodic_life: bool = False
+    repeat_action_probability: float = 0.25  # sticky actions: chance to repeat the previous action, per frame
+    frameskip: int = 4  # frames per step (rgb max-pools the last two)
+    full_action_space: bool = False  # all 18 actions instead of the game's minimal set
+    max_num_frames_per_episode: int = 108_000  # truncate a game after this many frames (30 minutes)
+    use_fire_reset: bool = True  # press FIRE after each reset in games that have it
+    reward_clipping: bool = True  # training only: clip rewards to [-1, 1]
+    episodic_life: bool = False  # training only: a lost life ends the learner's episode (the game goes on)
     # rgb only
-    noop_max: int = 30
+    noop_max: int = 30  # up to this many no-op frames after reset
     img_height: int = 84
     img_width: int = 84
-    grayscale: bool = True
-    stack_num: int = 4
+    grayscale: bool = True  # false: RGB frames
+    stack_num: int = 4  # frames stacked per observation
 
 
-#: env_kwargs key -> what it means (also the README's list)
-OPTIONS: dict[str, str] = {
-    "repeat_action_probability": "sticky actions: chance to repeat the previous action (v5: 0.25)",
-    "frameskip": "frames per step (v5: 4; rgb max-pools the last two)",
-    "full_action_space": "all 18 actions instead of the game's minimal set",
-    "max_num_frames_per_episode": "truncate a game after this many frames (v5: 108000, 30 minutes)",
-    "use_fire_reset": "press FIRE after each reset in games that have it",
-    "reward_clipping": "training only: clip rewards to [-1, 1]",
-    "episodic_life": "training only: a lost life ends the learner's episode (the game goes on)",
-    "noop_max": "rgb: up to this many no-op frames after reset",
-    "img_height": "rgb: frame height",
-    "img_width": "rgb: frame width",
-    "grayscale": "rgb: grayscale frames (false: RGB)",
-    "stack_num": "rgb: frames stacked per observation",
-}
+OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(AtariOptions))
 _RGB_ONLY = frozenset({"noop_max", "img_height", "img_width", "grayscale", "stack_num"})
 _GAME_KWARGS = ("repeat_action_probability", "frameskip", "full_action_space", "max_num_frames_per_episode")
 
@@ -97,14 +83,16 @@ class AtariFamily(EnvFamily):
         kwargs = dict(config.env_kwargs)
         kwargs.pop("render_mode", None)
         obs_type = obs_type_of(config)
-        unknown = sorted(set(kwargs) - set(OPTIONS))
+        unknown = sorted(set(kwargs) - set(OPTION_NAMES))
         if unknown:
             raise ConfigError(
-                f"{config.env_id}: unknown env_kwargs {', '.join(map(repr, unknown))}; accepted: {', '.join(OPTIONS)}"
+                f"{config.env_id}: unknown env_kwargs {', '.join(map(repr, unknown))}; "
+                f"accepted: {', '.join(OPTION_NAMES)}"
             )
         misplaced = sorted(set(kwargs) & _RGB_ONLY) if obs_type != "rgb" else []
         if misplaced:
-            raise ConfigError(f"{config.env_id}: env_kwargs {', '.join(map(repr, misplaced))} apply to obs_type rgb only")
+            names = ", ".join(map(repr, misplaced))
+            raise ConfigError(f"{config.env_id}: env_kwargs {names} apply to obs_type rgb only")
         registered = {key: value for key, value in env_spec(config.env_id).kwargs.items() if key in _GAME_KWARGS}
         values = {**registered, **kwargs}
         for f in fields(AtariOptions):
@@ -112,7 +100,9 @@ class AtariFamily(EnvFamily):
                 values[f.name] = _checked(f.name, values[f.name], type(f.default))
         options = AtariOptions(**values)
         if not 0.0 <= options.repeat_action_probability <= 1.0:
-            raise ConfigError(f"env_kwargs.repeat_action_probability must be in [0, 1], got {options.repeat_action_probability}")
+            raise ConfigError(
+                f"env_kwargs.repeat_action_probability must be in [0, 1], got {options.repeat_action_probability}"
+            )
         for name in ("frameskip", "max_num_frames_per_episode", "img_height", "img_width", "stack_num"):
             if getattr(options, name) < 1:
                 raise ConfigError(f"env_kwargs.{name} must be >= 1, got {getattr(options, name)}")
