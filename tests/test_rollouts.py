@@ -155,6 +155,40 @@ def test_rollout_log_probs_and_values_match_the_policy():
     envs.close()
 
 
+class FrameEnv(gym.Env):
+    """Random uint8 frames ``(4, 36, 36)`` (the smallest the Nature CNN takes); episodes of 5 steps."""
+
+    metadata = {"render_modes": []}
+    observation_space = spaces.Box(0, 255, (4, 36, 36), np.uint8)
+    action_space = spaces.Discrete(3)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        self.t += 1
+        self.observation_space.seed(int(self.np_random.integers(2**31)))
+        return self.observation_space.sample(), 1.0, self.t >= 5, False, {}
+
+
+def test_cnn_rollout_takes_values_in_the_acting_pass_and_they_match_the_policy():
+    envs = SyncVectorEnv([lambda: RecordEpisodeStatistics(FrameEnv()) for _ in range(2)],
+                         autoreset_mode=AutoresetMode.NEXT_STEP)
+    config = load_config("CartPole-v1", "ppo", {"policy": "cnn"})
+    policy = build_policy(config, envs.single_observation_space, envs.single_action_space)
+    assert policy.shared_trunk
+    collector = RolloutCollector(envs, policy, 12, seed=0)
+    rollout = collector.collect()
+    assert rollout.obs.dtype == torch.uint8
+    log_probs, _, values = policy.evaluate_actions(rollout.obs.flatten(0, 1), rollout.actions.flatten(0, 1))
+    torch.testing.assert_close(log_probs.detach(), rollout.log_probs.flatten(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(values.detach(), rollout.values.flatten(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(rollout.last_values, policy(collector._obs)[1].detach())
+    envs.close()
+
+
 # --------------------------------------------------------------------------------------------------------
 # TrainingBatch
 

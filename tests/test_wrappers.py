@@ -25,7 +25,10 @@ WRAPPER_IDS = [
     "CartPoleV1_RewardShaper",
     "DiscreteEncoder",
     "MountainCarV0_RewardShaper",
+    "OCAtariAdapter",
     "PixelObservationWrapper",
+    "PongV5_FeatureExtractor",
+    "PongV5_RewardShaper",
     "TaxiV4_RewardShaper",
 ]
 
@@ -267,6 +270,7 @@ WRAPPED_ENVS = {
     "binary": lambda: DiscreteEncoder(gym.make("Taxi-v4"), encoding="binary"),
     "onehot": lambda: DiscreteEncoder(gym.make("FrozenLake-v1"), encoding="onehot"),
     "pixels": lambda: PixelObservationWrapper(gym.make("CartPole-v1", render_mode="rgb_array"), pixels_only=False),
+    "pixels_only": lambda: PixelObservationWrapper(gym.make("CartPole-v1", render_mode="rgb_array")),
 }
 
 

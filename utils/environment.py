@@ -66,7 +66,8 @@ def build_vec_env(
     """Build ``n_envs`` vectorized copies of the config's env.
 
     The env's own batched implementation is used when ``vectorization: auto``, the family has one, and the
-    config needs no per-env wrappers, frame stacking or rendering. Training envs update
+    config needs no per-env wrappers, frame stacking or rendering. Training envs get the family's
+    training-only wrappers (Atari: reward clipping, life loss as episode end) and update
     observation/reward normalization statistics; evaluation and play envs (``training=False``) normalize
     observations with frozen statistics (load them with :func:`load_normalization_state`) and report raw
     rewards.
@@ -84,6 +85,8 @@ def build_vec_env(
     mode = envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
     if mode != AutoresetMode.NEXT_STEP:
         raise RuntimeError(f"{config.env_id}: expected NEXT_STEP autoreset, got {mode}")
+    if training:
+        envs = family.training_wrappers(config, envs)
     if config.normalize_obs:
         envs = NormalizeObservation(envs)
         envs.update_running_mean = training

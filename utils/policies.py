@@ -39,6 +39,9 @@ class ActorCritic(nn.Module):
     """A policy network with an action head; subclasses define ``forward``."""
 
     head: ActionHead
+    #: True when actor() costs a whole forward() (one trunk for both heads): a rollout then takes the values
+    #: from the same pass at each step instead of a second pass over the whole rollout afterwards
+    shared_trunk: bool = False
 
     def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         """Action-head parameters ``(batch, n_params)`` and values ``(batch,)``."""
@@ -142,6 +145,8 @@ def _channels_first_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
 
 class CNNActorCritic(ActorCritic):
     """The Nature DQN convolutional trunk (Mnih et al., 2015) shared by actor and critic heads."""
+
+    shared_trunk = True
 
     def __init__(self, obs_shape: tuple[int, ...], head: ActionHead):
         super().__init__()

@@ -95,20 +95,28 @@ class RolloutCollector:
     def collect(self) -> Rollout:
         """Run ``n_steps`` vector steps with the current policy.
 
-        Each step runs only the actor; values, the bootstrap values and the actions' log-probabilities
-        come from one batched pass over the whole rollout afterwards (the policy does not change
-        during a rollout, so they are the same numbers, for a fraction of the per-call overhead).
+        With separate actor and critic networks (the MLP) each step runs only the actor; values, the
+        bootstrap values and the actions' log-probabilities come from one batched pass over the whole
+        rollout afterwards (the policy does not change during a rollout, so they are the same numbers, for
+        a fraction of the per-call overhead). With a shared trunk (the CNN) the actor already pays for the
+        values, so each step keeps them and only the bootstrap values take another pass.
         """
         buf, envs, policy, head = self.rollout, self.envs, self.policy, self.policy.head
         obs = self._obs
         device = next(policy.parameters()).device
-        stop = self.stop
+        stop, shared = self.stop, policy.shared_trunk
         with torch.inference_mode():
             for t in range(self.n_steps):
                 if stop.is_set():
                     raise StopRequested
                 self._obs_np[t] = obs.numpy()
-                actions = head.sample(policy.actor(obs.to(device)))
+                if shared:
+                    params, values = policy(obs.to(device))
+                    actions = head.sample(params)
+                    buf.log_probs[t] = head.log_prob(params, actions)
+                    buf.values[t] = values
+                else:
+                    actions = head.sample(policy.actor(obs.to(device)))
                 next_obs, rewards, terminated, truncated, infos = envs.step(head.to_env(actions))
                 buf.actions[t] = actions
                 self._rewards_np[t] = rewards
@@ -119,12 +127,15 @@ class RolloutCollector:
                 obs.numpy()[:] = next_obs
                 if "_episode" in infos:
                     self._record_episodes(infos)
-            all_obs = torch.cat([buf.obs.flatten(0, 1), obs]).to(device)
-            params, values = policy(all_obs)
-            n = buf.values.numel()
-            buf.log_probs.view(-1)[:] = head.log_prob(params[:n], buf.actions.flatten(0, 1).to(device))
-            buf.values.view(-1)[:] = values[:n]
-            buf.last_values[:] = values[n:]
+            if shared:
+                buf.last_values[:] = policy(obs.to(device))[1]
+            else:
+                all_obs = torch.cat([buf.obs.flatten(0, 1), obs]).to(device)
+                params, values = policy(all_obs)
+                n = buf.values.numel()
+                buf.log_probs.view(-1)[:] = head.log_prob(params[:n], buf.actions.flatten(0, 1).to(device))
+                buf.values.view(-1)[:] = values[:n]
+                buf.last_values[:] = values[n:]
         return buf
 
     def _record_episodes(self, infos: dict) -> None:

@@ -84,7 +84,8 @@ class Config:
     env_kwargs: dict[str, Any] = option({}, "keyword arguments for gym.make, e.g. {map_name: 8x8}")
     env_wrappers: list[dict[str, Any]] = option(
         [], "registry wrappers applied in order, e.g. [{id: DiscreteEncoder, encoding: onehot}]")
-    obs_type: ObsType | None = option(None, "ALE observation: rgb, ram or objects (Atari only)")
+    obs_type: ObsType | None = option(
+        None, "Atari (ALE/...) only: rgb frames (none means rgb), ram (its 128 bytes) or objects (OCAtari positions)")
     frame_stack: int = option(1, "stack the last N observations")
     normalize_obs: bool = option(False, "running observation normalization (statistics saved in checkpoints)")
     normalize_reward: bool = option(False, "running reward scaling for training (episode stats stay raw)")

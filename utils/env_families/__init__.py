@@ -6,11 +6,12 @@ so listing them here costs nothing until one is used.
 
 from __future__ import annotations
 
+from utils.env_families.atari import AtariFamily
 from utils.env_families.base import EnvFamily, env_spec
 
 DEFAULT_FAMILY = EnvFamily()
 #: the families with their own id prefix, checked in order
-FAMILIES: list[EnvFamily] = []
+FAMILIES: list[EnvFamily] = [AtariFamily()]
 
 
 def family_for(env_id: str) -> EnvFamily:
@@ -21,4 +22,4 @@ def family_for(env_id: str) -> EnvFamily:
     return DEFAULT_FAMILY
 
 
-__all__ = ["DEFAULT_FAMILY", "FAMILIES", "EnvFamily", "env_spec", "family_for"]
+__all__ = ["DEFAULT_FAMILY", "FAMILIES", "AtariFamily", "EnvFamily", "env_spec", "family_for"]

@@ -79,6 +79,11 @@ class EnvFamily:
             raise ConfigError(f"bad env_kwargs for {config.env_id}: {exc}") from None
         return VectorRecordEpisodeStatistics(envs)
 
+    def training_wrappers(self, config: Any, envs: VectorEnv) -> VectorEnv:
+        """Wrappers for the training envs only, applied above the episode statistics (e.g. Atari's reward
+        clipping): what they change is seen by the learner, never by the statistics or evaluation."""
+        return envs
+
 
 def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
     """Gymnasium's spec for ``env_id``; an unknown id is a ConfigError naming the closest ones."""
