@@ -198,6 +198,7 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None)
         finally:
             results = run_results(run, config, agent, record, threshold, status, time.perf_counter() - started)
             atomic_write_json(run.results_path, results)
+            agent.train_envs.close()  # stops worker processes and the engines they started (VizDoom, retro)
         if not quiet:
             try:
                 plot_learning_curve(run.dir)

@@ -7,10 +7,12 @@ so listing them here costs nothing until one is used.
 from __future__ import annotations
 
 from utils.env_families.base import EnvFamily, env_spec
+from utils.env_families.retro import RetroFamily
+from utils.env_families.vizdoom import VizDoomFamily
 
 DEFAULT_FAMILY = EnvFamily()
 #: the families with their own id prefix, checked in order
-FAMILIES: list[EnvFamily] = []
+FAMILIES: list[EnvFamily] = [RetroFamily(), VizDoomFamily()]
 
 
 def family_for(env_id: str) -> EnvFamily:
