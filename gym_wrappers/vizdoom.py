@@ -112,7 +112,7 @@ class VizDoom_RewardShaper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         for name, scale in deltas.items():
             variable = variable_enum.__members__.get(str(name).upper())
             if variable is None:
-                close = difflib.get_close_matches(str(name).upper(), list(variable_enum.__members__), n=1)
+                close = difflib.get_close_matches(str(name).upper(), list(variable_enum.__members__), n=1, cutoff=0.5)
                 hint = f" (did you mean {close[0]}?)" if close else ""
                 raise ConfigError(f"VizDoom_RewardShaper: unknown game variable {name!r}{hint}")
             if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not np.isfinite(scale):

@@ -82,7 +82,8 @@ def test_a_missing_rom_is_one_error_line_saying_how_to_import_it(workdir, capsys
     ('{"repeat_action_probability": 1}', "env_kwargs.repeat_action_probability must be in [0, 1), got 1"),
     ('{"use_restricted_actions": "some"}',
      "env_kwargs.use_restricted_actions must be one of all, filtered, discrete, multi_discrete, got 'some'"),
-    ('{"state": "NoSuchLevel"}', "bad env_kwargs for Retro/Airstriker-Genesis"),
+    ('{"state": "Level2"}', "env_kwargs.state 'Level2' is not a saved state of Retro/Airstriker-Genesis (states: Level1)"),
+    ('{"players": 3}', "bad env_kwargs for Retro/Airstriker-Genesis: requested player is out of bounds"),
 ])
 def test_bad_env_kwargs_are_one_error_line(workdir, capsys, env_kwargs, message):
     assert train.main([AIRSTRIKER + ":ppo", "--env_kwargs", env_kwargs]) == 2

@@ -67,6 +67,11 @@ class RetroFamily(EnvFamily):
                 f"{config.env_id} needs its ROM, which stable-retro does not ship: put the ROM file in a folder "
                 f"DIR and run `python -m stable_retro.import DIR`") from None
         retro_kwargs(config)
+        state = config.env_kwargs.get("state")
+        states = data.list_states(game, data.Integrations.ALL)
+        if isinstance(state, str) and state not in states:  # stable-retro would fail with an obscure TypeError
+            raise ConfigError(f"env_kwargs.state {state!r} is not a saved state of {config.env_id} "
+                              f"(states: {', '.join(states) or 'none'})")
 
     def reward_threshold(self, config: Any) -> float | None:
         return None
