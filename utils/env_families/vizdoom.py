@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -45,6 +46,11 @@ PREFIXES = ("VizDoom-", "Vizdoom")
 SCENARIOS_DIR_VAR = "VIZDOOM_SCENARIOS_DIR"
 #: env_kwargs read by this family or gym.make rather than by a DoomGame setting
 _FAMILY_KWARGS = {"config_path", "render_mode", "max_episode_steps"}
+#: env_kwargs this family sets itself, and what to use instead
+_RESERVED_KWARGS = {
+    "scenario_config_file": "set env_kwargs.config_path instead",
+    "doom_config_path": "each env's engine keeps its ini in a private temporary folder",
+}
 #: chdir is process-wide: engines started from threads of one process take turns
 _ENGINE_START = threading.Lock()
 
@@ -138,6 +144,9 @@ def _check_kwargs(config: Any) -> None:
 
     own = set(inspect.signature(VizdoomEnv.__init__).parameters) - {"self", "kwargs", "config_file"}
     kwargs = config.env_kwargs
+    for key, instead in _RESERVED_KWARGS.items():
+        if key in kwargs:
+            raise ConfigError(f"env_kwargs.{key} is set by gymnasium-solver: {instead}")
     for key in ("frame_skip", "max_buttons_pressed", "max_episode_steps"):
         value = kwargs.get(key)
         minimum = 0 if key == "max_buttons_pressed" else 1
@@ -156,6 +165,8 @@ def _check_kwargs(config: Any) -> None:
 @contextlib.contextmanager
 def _silenced_stdio() -> Iterator[None]:
     """Send file descriptors 1 and 2 to /dev/null: a C++ library's prints bypass sys.stdout."""
+    sys.stdout.flush()
+    sys.stderr.flush()
     saved = [os.dup(fd) for fd in (1, 2)]
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
