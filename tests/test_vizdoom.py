@@ -23,7 +23,7 @@ from gym_wrappers import vizdoom as vizdoom_wrappers  # noqa: E402
 from utils.config import load_config  # noqa: E402
 from utils.env_families import family_for  # noqa: E402
 from utils.env_families.vizdoom import gym_id, scenario_path  # noqa: E402
-from utils.environment import build_vec_env, check_env_config  # noqa: E402
+from utils.environment import build_vec_env, check_env_config, make_env_fn  # noqa: E402
 from utils.errors import ConfigError  # noqa: E402
 
 BASIC = "VizDoom-Basic-v0"
@@ -48,8 +48,6 @@ def basic(**overrides):
 
 def one_env(config):
     """One env as training builds it: family env, registry wrappers, frame stack."""
-    from utils.environment import make_env_fn
-
     return make_env_fn(config)()
 
 
