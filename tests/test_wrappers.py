@@ -15,21 +15,28 @@ from gym_wrappers import (
     CartPoleV1_RewardShaper,
     DiscreteEncoder,
     EnvWrapperRegistry,
+    GrayscaleObservation,
     MountainCarV0_RewardShaper,
     PixelObservationWrapper,
+    ResizeObservation,
 )
-from gym_wrappers import bandit, discrete_encoder, pixel_observation, registry, reward_shapers
+from gym_wrappers import bandit, discrete_encoder, pixel_observation, preprocessing, registry, reward_shapers
 from utils.errors import ConfigError
 
 WRAPPER_IDS = [
     "CartPoleV1_RewardShaper",
     "DiscreteEncoder",
+    "GrayscaleObservation",
     "MountainCarV0_RewardShaper",
     "OCAtariAdapter",
     "PixelObservationWrapper",
     "PongV5_FeatureExtractor",
     "PongV5_RewardShaper",
+    "ResizeObservation",
+    "RetroDiscreteActions",
     "TaxiV4_RewardShaper",
+    "VizDoom_RewardShaper",
+    "VizDoom_ScreenObservation",
 ]
 
 
@@ -271,6 +278,8 @@ WRAPPED_ENVS = {
     "onehot": lambda: DiscreteEncoder(gym.make("FrozenLake-v1"), encoding="onehot"),
     "pixels": lambda: PixelObservationWrapper(gym.make("CartPole-v1", render_mode="rgb_array"), pixels_only=False),
     "pixels_only": lambda: PixelObservationWrapper(gym.make("CartPole-v1", render_mode="rgb_array")),
+    "grayscale": lambda: GrayscaleObservation(gym.make("CarRacing-v3"), keep_dim=True),
+    "resize": lambda: ResizeObservation(gym.make("CarRacing-v3"), shape=[48, 64]),
 }
 
 
@@ -284,7 +293,7 @@ def test_check_env_passes_and_spec_recreates_the_wrapper(name: str) -> None:
     assert recreated.spec.additional_wrappers == env.spec.additional_wrappers
 
 
-@pytest.mark.parametrize("module", [registry, reward_shapers, discrete_encoder, pixel_observation, bandit])
+@pytest.mark.parametrize("module", [registry, reward_shapers, discrete_encoder, pixel_observation, preprocessing, bandit])
 def test_docstring_examples_run(module: object) -> None:
     result = doctest.testmod(module, extraglobs={"gym_wrappers": gym_wrappers})
     assert result.attempted > 0

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from utils.env_families.atari import AtariFamily
 from utils.env_families.base import EnvFamily, env_spec
+from utils.env_families.retro import RetroFamily
+from utils.env_families.vizdoom import VizDoomFamily
 
 DEFAULT_FAMILY = EnvFamily()
 #: the families with their own id prefix, checked in order
-FAMILIES: list[EnvFamily] = [AtariFamily()]
+FAMILIES: list[EnvFamily] = [AtariFamily(), RetroFamily(), VizDoomFamily()]
 
 
 def family_for(env_id: str) -> EnvFamily:
