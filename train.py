@@ -140,6 +140,7 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None)
         EvaluationCallback,
         GracefulInterruptCallback,
         MetricsLoggingCallback,
+        VideoCallback,
     )
     from utils.environment import reward_threshold
     from utils.runs import atomic_write_json, create_run, load_checkpoint, point_latest, resolve_run
@@ -166,6 +167,7 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None)
         interrupt,
         EvaluationCallback(config, threshold, record),
         CheckpointCallback(run, record, config.checkpoint_every_updates),
+        VideoCallback(config, run, record),  # after the evaluation, whose record it reads
         MetricsLoggingCallback(config.log_every_updates),
     ]
     config_dict = {**config.to_dict(), "reward_threshold": threshold, "run_id": run.run_id}
