@@ -76,11 +76,12 @@ def check_display() -> None:
 
 def resolve_source(args: argparse.Namespace):
     """The run, and the checkpoint argument for :func:`utils.playback.load_agent_for_play`."""
-    from utils.playback import CHECKPOINT_NAMES, checkpoint_path, run_of_checkpoint
-    from utils.runs import LATEST, resolve_run
+    from utils.runs import CHECKPOINT_NAMES, LATEST, checkpoint_path, resolve_run, run_of_checkpoint
 
     if args.checkpoint is None or args.checkpoint in CHECKPOINT_NAMES:
-        return resolve_run(args.run_id or LATEST), args.checkpoint
+        run = resolve_run(args.run_id or LATEST)
+        checkpoint_path(run, args.checkpoint)  # a missing one is reported before torch loads
+        return run, args.checkpoint
     if args.run_id is not None:
         raise UserError("give --run-id or a checkpoint path, not both (a .ckpt file brings its own config)")
     return run_of_checkpoint(checkpoint_path(None, args.checkpoint)), args.checkpoint

@@ -27,7 +27,8 @@ class VideoCallback(pl.Callback):
         self.run = run
         self.record = record
         self.recorder: BackgroundRecorder | None = None
-        self.last_recorded: int | None = None
+        self.last_recorded: int | None = None  # env steps of the latest video, and whether it was a best
+        self.last_best = False
         self.next_video: int | None = None
 
     def setup(self, trainer: pl.Trainer, agent: BaseAgent, stage: str) -> None:
@@ -53,8 +54,11 @@ class VideoCallback(pl.Callback):
     def on_train_end(self, trainer: pl.Trainer, agent: BaseAgent) -> None:
         if self.recorder is None:
             return
-        if self.last_recorded != agent.env_steps:  # the final evaluation has run (EvaluationCallback comes first)
+        # the final evaluation has run (EvaluationCallback comes first); this update may be recorded already
+        if self.last_recorded != agent.env_steps:
             self._submit(agent)
+        elif self.record.improved and not self.last_best:
+            self.recorder.mark_best(agent.env_steps)
         self._close(wait=True)
 
     def on_exception(self, trainer: pl.Trainer, agent: BaseAgent, exception: BaseException) -> None:
@@ -65,8 +69,9 @@ class VideoCallback(pl.Callback):
 
     def _submit(self, agent: BaseAgent) -> None:
         assert self.recorder is not None
-        best = self.record.improved
-        self.recorder.submit(agent.env_steps, agent.policy.state_dict(), normalization_state(agent.train_envs), best)
+        self.last_best = self.record.improved
+        self.recorder.submit(agent.env_steps, agent.policy.state_dict(), normalization_state(agent.train_envs),
+                             self.last_best)
         self.last_recorded = agent.env_steps
 
     def _close(self, wait: bool) -> None:

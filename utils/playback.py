@@ -19,11 +19,8 @@ from utils.config import Config, config_from_dict
 from utils.environment import build_vec_env, load_normalization_state
 from utils.errors import UserError
 from utils.policies import ActorCritic, build_policy
-from utils.runs import Run, load_checkpoint
+from utils.runs import CHECKPOINT_NAMES, Run, checkpoint_path, load_checkpoint
 from utils.torch_runtime import configure_torch
-
-CHECKPOINT_NAMES = ("best", "last")
-
 
 @dataclass
 class LoadedAgent:
@@ -40,24 +37,6 @@ class LoadedAgent:
 
     def close(self) -> None:
         self.envs.close()
-
-
-def checkpoint_path(run: Run | None, checkpoint: str | None) -> Path:
-    """``best``/``last`` inside ``run``, the run's best-else-last when None, or a path to a ``.ckpt`` file."""
-    if checkpoint in CHECKPOINT_NAMES or checkpoint is None:
-        if run is None:
-            raise UserError("a run is needed to find its best or last checkpoint")
-        return run.checkpoint(checkpoint) if checkpoint else run.best_or_last_checkpoint()
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise UserError(f"checkpoint not found: {checkpoint} (give best, last or the path of a .ckpt file)")
-    return path
-
-
-def run_of_checkpoint(path: Path) -> Run | None:
-    """The run folder holding ``path`` (``runs/<id>/checkpoints/x.ckpt``), if it is one."""
-    run_dir = Path(path).resolve().parent.parent
-    return Run(run_dir.name, run_dir) if (run_dir / "config.json").is_file() else None
 
 
 def load_agent_for_play(run: Run | None, checkpoint: str | None = None, render_mode: str | None = None) -> LoadedAgent:

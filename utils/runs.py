@@ -21,6 +21,7 @@ from utils.errors import UserError
 RUNS_DIR = Path("runs")
 LATEST = "@latest-run"
 CHECKPOINT_FORMAT = "gymnasium-solver/1"
+CHECKPOINT_NAMES = ("best", "last")
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -150,6 +151,24 @@ def resolve_run(run_id: str, runs_dir: Path = RUNS_DIR) -> Run:
         return Run(run_id, runs_dir / run_id)
     recent = ", ".join(list_runs(runs_dir)[:5]) or "none"
     raise UserError(f"run '{run_id}' not found in {runs_dir}/ (recent runs: {recent}; or use @latest-run)")
+
+
+def checkpoint_path(run: Run | None, checkpoint: str | None) -> Path:
+    """``best``/``last`` inside ``run``, the run's best-else-last when None, or a path to a ``.ckpt`` file."""
+    if checkpoint in CHECKPOINT_NAMES or checkpoint is None:
+        if run is None:
+            raise UserError("a run is needed to find its best or last checkpoint")
+        return run.checkpoint(checkpoint) if checkpoint else run.best_or_last_checkpoint()
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {checkpoint} (give best, last or the path of a .ckpt file)")
+    return path
+
+
+def run_of_checkpoint(path: Path) -> Run | None:
+    """The run folder holding ``path`` (``runs/<id>/checkpoints/x.ckpt``), if it is one."""
+    run_dir = Path(path).resolve().parent.parent
+    return Run(run_dir.name, run_dir) if (run_dir / "config.json").is_file() else None
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -119,10 +119,10 @@ def publish_best(video: Path) -> Path:
 
 @dataclass
 class VideoJob:
-    """Record one episode with these weights; ``best`` also makes it ``best.mp4``."""
+    """Record one episode with these weights (None: it is recorded already); ``best`` also makes it ``best.mp4``."""
 
     env_steps: int
-    policy_state: dict[str, Any]
+    policy_state: dict[str, Any] | None
     normalization: dict[str, Any]
     best: bool
 
@@ -171,10 +171,11 @@ def _serve(config_dict: dict[str, Any], videos_dir: str, jobs: Any, notes: Any) 
         if failed:
             continue
         try:
-            policy.load_state_dict(job.policy_state)
-            load_normalization_state(envs, job.normalization)
             path = Path(videos_dir) / step_video_name(job.env_steps)
-            record_video(policy, envs, path, deterministic=config.eval_deterministic, seed=seed)
+            if job.policy_state is not None:
+                policy.load_state_dict(job.policy_state)
+                load_normalization_state(envs, job.normalization)
+                record_video(policy, envs, path, deterministic=config.eval_deterministic, seed=seed)
             if job.best:
                 publish_best(path)
         except Exception as exc:  # a video must never stop training: report it once, record no more
@@ -221,6 +222,10 @@ class BackgroundRecorder:
         """Queue a recording; the weights are copied first (the queue pickles them later, in a thread)."""
         weights = {key: value.detach().to("cpu", copy=True) for key, value in policy_state.items()}
         self._jobs.put(VideoJob(env_steps, weights, normalization, best))
+
+    def mark_best(self, env_steps: int) -> None:
+        """Make the video already queued for ``env_steps`` ``best.mp4`` too (once it is written)."""
+        self._jobs.put(VideoJob(env_steps, None, {}, True))
 
     def notes(self) -> list[str]:
         """Messages from the worker so far (without waiting)."""
