@@ -29,7 +29,7 @@ from utils.errors import UserError
 MAX_SEED = 2**32 - 1
 PLAY_INTERVAL_S = 0.2
 MAX_RUN_CHOICES = 200
-CSS = "#frame img { object-fit: contain; } .step-details table { font-size: 0.95em; }"
+CSS = "#frame img { object-fit: contain; } #obs-images img { image-rendering: pixelated; }"
 
 
 def build_parser() -> ArgumentParser:
@@ -118,12 +118,12 @@ def episode_summary(record: Any) -> str:
 
 def step_details(record: Any, t: int) -> str:
     s = record.steps[t]
-    rows = [("step", f"{t} of {len(record.steps) - 1}"), ("action", f"{s.action_label}" + (
-        "" if record.continuous or s.action_label == str(s.action) else f" ({int(s.action)})"))]
-    if not record.continuous:
-        index = record.action_labels.index(s.action_label) if s.action_label in record.action_labels else None
-        if index is not None:
-            rows.append(("probability of the action", f"{s.distribution['probs'][index]:.4f}"))
+    index = str(int(s.action)) if record.discrete else s.action_label
+    rows = [("step", f"{t} of {len(record.steps) - 1}"),
+            ("action", s.action_label if s.action_label == index else f"{s.action_label} ({index})")]
+    if record.discrete:
+        probability = s.distribution["probs"][record.taken(t).index(True)]
+        rows.append(("probability of the action", f"{probability:.4f}"))
     rows += [
         ("value V(s)", f"{s.value:.4f}"),
         ("reward", f"{s.reward:.4f}"),
@@ -144,10 +144,9 @@ def distribution_frame(record: Any, t: int):
     if record.continuous:
         taken = s.action.ravel()
         return pd.DataFrame({"dimension": record.action_labels, "mean": s.distribution["mean"],
-                             "std": s.distribution["std"], "action": taken})
-    taken = [label == s.action_label for label in record.action_labels]
+                             "std": s.distribution["std"], "action": taken}).round(4)
     return pd.DataFrame({"action": record.action_labels, "probability": s.distribution["probs"],
-                         "taken": ["taken" if t else "other" for t in taken]})
+                         "taken": ["taken" if taken else "other" for taken in record.taken(t)]})
 
 
 def observation_frame(record: Any, t: int):
@@ -233,7 +232,7 @@ def build_app(initial_run: str, initial_id: str):
         return (
             view.frames[t],
             step_details(record, t),
-            gr.BarPlot(value=distribution_frame(record, t), visible=not record.continuous),
+            gr.BarPlot(value=distribution_frame(record, t), sort=record.action_labels, visible=not record.continuous),
             gr.Dataframe(value=distribution_frame(record, t), visible=record.continuous),
             gr.Gallery(value=view.observations[t] if images else None, visible=images),
             gr.Dataframe(value=None if images else observation_frame(record, t), visible=not images),
@@ -276,7 +275,9 @@ def build_app(initial_run: str, initial_id: str):
                                            color_map={"taken": "#e4572e", "other": "#7a8ca3"}, colors_in_legend=[])
                         moments = gr.Dataframe(label="action distribution (mean, std) and the action taken", visible=False)
                 with gr.Row():
-                    obs_images = gr.Gallery(label="observation (each stacked frame)", visible=False, columns=4, height=220)
+                    obs_images = gr.Gallery(label="observation the policy saw (each stacked frame, oldest first)",
+                                            visible=False, columns=4, height="auto", object_fit="contain",
+                                            allow_preview=False, elem_id="obs-images")
                     obs_values = gr.Dataframe(label="observation the policy saw", max_height=260)
                 table = gr.Dataframe(label="all steps", max_height=400, elem_id="steps-table")
                 download = gr.DownloadButton("Download CSV", interactive=False, elem_id="csv-download")

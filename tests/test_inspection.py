@@ -5,16 +5,21 @@ stacked frame, action labels, continuous actions as mean and std, and the loadin
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from gymnasium import spaces
 
 from run_factory import DOT_EPISODE, DOT_FRAME, dot_pixels_config, make_run
 from utils.config import load_config
 from utils.errors import UserError
 from utils.inspection import (
     EpisodeRecord,
+    StepRecord,
+    action_label,
+    action_labels,
     describe_env,
     describe_network,
     load_for_inspection,
@@ -189,3 +194,23 @@ def test_checkpoint_by_path_and_bad_checkpoints(cartpole_run, tmp_path):
     assert record.config.env_id == "CartPole-v1" and record.checkpoint == loose
     with pytest.raises(UserError, match="checkpoint not found: nope.ckpt"):
         record_episode(cartpole_run, "nope.ckpt")
+
+
+@pytest.mark.parametrize("space, action, labels, taken", [
+    (spaces.Discrete(3, start=1), np.int64(2), ["1", "2", "3"], [False, True, False]),
+    (spaces.MultiDiscrete([2, 3]), np.array([1, 0]), ["d0=0", "d0=1", "d1=0", "d1=1", "d1=2"],
+     [False, True, True, False, False]),
+    (spaces.MultiBinary(3), np.array([1, 0, 1], np.int8), ["a0", "a1", "a2"], [True, False, True]),
+    (spaces.Box(-1, 1, (2,)), np.array([0.5, -0.25], np.float32), ["a0", "a1"], [False, False]),
+])
+def test_labels_and_taken_actions_for_every_action_space(space, action, labels, taken):
+    assert action_labels(space) == labels
+    step = StepRecord(step=0, frame=None, observation=np.zeros(1), observation_images=[], action=action,
+                      action_label=action_label(action, space, labels), distribution={}, value=0.0, reward=0.0)
+    record = EpisodeRecord(run_id="r", config=load_config("CartPole-v1", "ppo"), checkpoint=Path("x.ckpt"),
+                           env_steps=None, seed=0, deterministic=True, action_labels=labels,
+                           action_space_kind=type(space).__name__, steps=[step], final_frame=None, last_value=0.0,
+                           reward_scale=1.0, score=None, renders=False)
+    assert record.taken(0) == taken
+    assert step.action_label == {"Discrete": "2", "MultiDiscrete": "[1, 0]", "MultiBinary": "[1, 0, 1]",
+                                 "Box": "[0.5, -0.25]"}[type(space).__name__]

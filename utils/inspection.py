@@ -91,7 +91,7 @@ class EpisodeRecord:
     seed: int
     deterministic: bool
     action_labels: list[str]  # one per entry of a step's ``distribution["probs"]``, or per action dimension
-    continuous: bool
+    action_space_kind: str  # Discrete, MultiDiscrete, MultiBinary or Box
     steps: list[StepRecord]
     final_frame: PngImage | None  # the state after the last step
     last_value: float  # V of the final observation (a truncated episode is bootstrapped from it)
@@ -101,6 +101,28 @@ class EpisodeRecord:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def continuous(self) -> bool:
+        """A Box action space: its distribution is a mean and a std per dimension."""
+        return self.action_space_kind == "Box"
+
+    @property
+    def discrete(self) -> bool:
+        """A Discrete action space: each action has a label (its meaning, or its index)."""
+        return self.action_space_kind == "Discrete"
+
+    def taken(self, t: int) -> list[bool]:
+        """Which entries of step ``t``'s ``probs`` the action took (discrete kinds; all False for Box)."""
+        action, n = np.asarray(self.steps[t].action).ravel(), len(self.action_labels)
+        if self.discrete:
+            return [label == self.steps[t].action_label for label in self.action_labels]
+        if self.action_space_kind == "MultiDiscrete":
+            chosen = {f"d{d}={int(a)}" for d, a in enumerate(action)}
+            return [label in chosen for label in self.action_labels]
+        if self.action_space_kind == "MultiBinary":
+            return [bool(a) for a in action]
+        return [False] * n
+
+    @property
     def total_reward(self) -> float:
         return self.steps[-1].cumulative_return if self.steps else 0.0
 
@@ -108,7 +130,9 @@ class EpisodeRecord:
         """One flat row per step (the step table, and the CSV export)."""
         rows = []
         for s in self.steps:
-            row: dict[str, Any] = {"step": s.step, "action": _format_action(s.action), "label": s.action_label}
+            row: dict[str, Any] = {"step": s.step, "action": _format_action(s.action)}
+            if self.discrete:
+                row["label"] = s.action_label
             if self.continuous:
                 for i, label in enumerate(self.action_labels):
                     row[f"mean[{label}]"] = float(s.distribution["mean"][i])
@@ -204,7 +228,7 @@ def _record(agent: LoadedAgent, run: Run | None, seed: int, deterministic: bool,
     return EpisodeRecord(
         run_id=run.run_id if run is not None else agent.checkpoint.stem, config=config, checkpoint=agent.checkpoint,
         env_steps=agent.env_steps, seed=seed, deterministic=deterministic, action_labels=labels,
-        continuous=isinstance(envs.single_action_space, spaces.Box), steps=steps, final_frame=frame,
+        action_space_kind=type(envs.single_action_space).__name__, steps=steps, final_frame=frame,
         last_value=last_value, reward_scale=scale, score=score, renders=renders, notes=notes,
     )
 
