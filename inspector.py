@@ -12,6 +12,7 @@ builds the UI.
 from __future__ import annotations
 
 import atexit
+import errno
 import importlib.util
 import json
 import os
@@ -21,10 +22,13 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from utils.cli import ArgumentParser
 from utils.errors import UserError
+
+if TYPE_CHECKING:
+    from utils.inspection import EpisodeRecord
 
 MAX_SEED = 2**32 - 1
 PLAY_INTERVAL_S = 0.2
@@ -60,7 +64,7 @@ def check_bind(host: str, port: int) -> None:
         try:
             probe.bind(address)
         except OSError as exc:
-            reason = "in use (pick another with --port)" if exc.errno == 98 else exc.strerror
+            reason = "in use (pick another with --port)" if exc.errno == errno.EADDRINUSE else exc.strerror
             raise UserError(f"cannot serve on {host}:{port}: {reason}") from None
 
 
@@ -76,19 +80,21 @@ def require_gradio() -> None:
 class EpisodeView:
     """A recorded episode with its images written to a folder Gradio can serve."""
 
-    record: Any  # utils.inspection.EpisodeRecord
+    record: EpisodeRecord
     folder: Path
     frames: list[str | None]
     observations: list[list[str]]
     csv: str
 
     @classmethod
-    def create(cls, record: Any) -> EpisodeView:
+    def create(cls, record: EpisodeRecord) -> EpisodeView:
         folder = Path(tempfile.mkdtemp(prefix="gs-inspector-"))
         _TEMP_DIRS.append(folder)
         frames = [str(s.frame.save(folder / f"frame_{s.step:05d}.png")) if s.frame else None for s in record.steps]
-        observations = [[str(image.save(folder / f"obs_{s.step:05d}_{i}.png")) for i, image in enumerate(s.observation_images)]
-                        for s in record.steps]
+        observations = [
+            [str(image.save(folder / f"obs_{s.step:05d}_{i}.png")) for i, image in enumerate(s.observation_images)]
+            for s in record.steps
+        ]
         csv = str(record.write_csv(folder / f"episode_{record.run_id}_seed{record.seed}.csv"))
         return cls(record, folder, frames, observations, csv)
 
@@ -97,15 +103,22 @@ class EpisodeView:
 
 
 _TEMP_DIRS: list[Path] = []
-atexit.register(lambda: [shutil.rmtree(folder, ignore_errors=True) for folder in _TEMP_DIRS])
 
 
-def episode_summary(record: Any) -> str:
+@atexit.register
+def _remove_temp_dirs() -> None:
+    for folder in _TEMP_DIRS:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def episode_summary(record: EpisodeRecord) -> str:
     config, steps = record.config, record.steps
     last = steps[-1] if steps else None
-    ending = ("terminated" if last.terminated else "truncated (time limit)" if last.truncated else "cut") if last else "-"
+    ending = "-" if last is None else (
+        "terminated" if last.terminated else "truncated (time limit)" if last.truncated else "cut")
     trained = "?" if record.env_steps is None else f"{record.env_steps:,}"
-    score = "" if record.score is None or record.score == record.total_reward else f", score {record.score:.2f} before shaping"
+    shaped = record.score is not None and record.score != record.total_reward
+    score = f", score {record.score:.2f} before shaping" if shaped else ""
     lines = [
         f"**{config.config_id}**, run `{record.run_id}`, `{record.checkpoint.name}` ({trained} env steps), "
         f"{'deterministic' if record.deterministic else 'stochastic'}, seed {record.seed}",
@@ -116,7 +129,7 @@ def episode_summary(record: Any) -> str:
     return "\n\n".join(lines)
 
 
-def step_details(record: Any, t: int) -> str:
+def step_details(record: EpisodeRecord, t: int) -> str:
     s = record.steps[t]
     index = str(int(s.action)) if record.discrete else s.action_label
     rows = [("step", f"{t} of {len(record.steps) - 1}"),
@@ -136,7 +149,7 @@ def step_details(record: Any, t: int) -> str:
     return "| quantity | value |\n|---|---|\n" + "\n".join(f"| {name} | {value} |" for name, value in rows)
 
 
-def distribution_frame(record: Any, t: int):
+def distribution_frame(record: EpisodeRecord, t: int):
     """The bar chart's data (discrete) or the mean/std table (continuous)."""
     import pandas as pd
 
@@ -149,7 +162,7 @@ def distribution_frame(record: Any, t: int):
                          "taken": ["taken" if taken else "other" for taken in record.taken(t)]})
 
 
-def observation_frame(record: Any, t: int):
+def observation_frame(record: EpisodeRecord, t: int):
     import pandas as pd
 
     values = record.steps[t].observation.ravel()
@@ -171,7 +184,8 @@ def _run_label(name: str, folder: Path) -> str:
     try:
         results = json.loads((folder / "results.json").read_text())
         best = results.get("best_eval_reward")
-        return f"{name}: {results['config_id']} ({results['status']}, best eval {best if best is None else f'{best:.1f}'})"
+        best = "-" if best is None else f"{best:.1f}"
+        return f"{name}: {results['config_id']} ({results['status']}, best eval {best})"
     except (OSError, ValueError, KeyError, TypeError):
         return name
 
@@ -220,7 +234,8 @@ def build_app(initial_run: str, initial_id: str):
         import pandas as pd
 
         last = max(len(record.steps) - 1, 0)
-        return (view, episode_summary(record), gr.Slider(minimum=0, maximum=last, value=0, step=1, interactive=last > 0),
+        slider = gr.Slider(minimum=0, maximum=last, value=0, step=1, interactive=last > 0)
+        return (view, episode_summary(record), slider,
                 pd.DataFrame(record.rows()).round(4), gr.DownloadButton(value=view.csv, interactive=True),
                 *show_step(view, 0))
 
@@ -263,17 +278,20 @@ def build_app(initial_run: str, initial_id: str):
             with gr.Tab("Episode"):
                 summary = gr.Markdown("Choose a run and roll out an episode.", elem_id="episode-summary")
                 with gr.Row():
-                    step = gr.Slider(0, 1, value=0, step=1, label="step", interactive=False, elem_id="step-slider", scale=5)
+                    step = gr.Slider(0, 1, value=0, step=1, label="step", interactive=False, elem_id="step-slider",
+                                     scale=5)
                     play = gr.Button("▶ Play", elem_id="play-button", scale=1)
                 timer = gr.Timer(PLAY_INTERVAL_S, active=False)
                 with gr.Row():
-                    frame = gr.Image(label="rendered frame", type="filepath", interactive=False, elem_id="frame", height=360)
+                    frame = gr.Image(label="rendered frame", type="filepath", interactive=False, elem_id="frame",
+                                     height=360)
                     with gr.Column():
                         details = gr.Markdown(elem_classes="step-details", elem_id="step-details")
                         probs = gr.BarPlot(x="action", y="probability", color="taken", y_lim=[0, 1], height=220,
                                            label="action probabilities (the action taken in orange)",
                                            color_map={"taken": "#e4572e", "other": "#7a8ca3"}, colors_in_legend=[])
-                        moments = gr.Dataframe(label="action distribution (mean, std) and the action taken", visible=False)
+                        moments = gr.Dataframe(label="action distribution (mean, std) and the action taken",
+                                               visible=False)
                 with gr.Row():
                     obs_images = gr.Gallery(label="observation the policy saw (each stacked frame, oldest first)",
                                             visible=False, columns=4, height="auto", object_fit="contain",

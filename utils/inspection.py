@@ -163,8 +163,8 @@ def record_episode(
     max_steps: int = MAX_INSPECT_STEPS,
 ) -> EpisodeRecord:
     """Play one episode of ``run``'s agent (``checkpoint``: best, last, a path, or None for best-else-last)
-    from ``seed`` and record every step. Stochastic actions are drawn from a generator seeded with ``seed``,
-    so the same arguments give the same episode."""
+    from ``seed`` and record every step. Stochastic actions are drawn from torch's generator seeded with
+    ``seed`` (and restored afterwards), so the same arguments give the same episode."""
     agent, notes = load_for_inspection(run, checkpoint)
     try:
         with torch.random.fork_rng():
@@ -207,7 +207,8 @@ def _record(agent: LoadedAgent, run: Run | None, seed: int, deterministic: bool,
         steps.append(StepRecord(
             step=t, frame=frame, observation=np.array(obs[0]),
             observation_images=[PngImage.encode(image) for image in observation_images(obs[0])] if images else [],
-            action=np.asarray(env_action[0]), action_label=action_label(env_action[0], envs.single_action_space, labels),
+            action=np.asarray(env_action[0]),
+            action_label=action_label(env_action[0], envs.single_action_space, labels),
             distribution=distribution, value=float(value[0]), reward=float(reward[0]),
             terminated=bool(terminated[0]), truncated=bool(truncated[0]),
         ))
@@ -363,5 +364,6 @@ def describe_network(policy: torch.nn.Module) -> str:
     own = sum(p.numel() for p in policy.parameters(recurse=False))
     if own:
         lines.append(f"(own parameters): {own:,}")
-    lines.append(f"total: {total:,} parameters ({sum(p.numel() for p in policy.parameters() if p.requires_grad):,} trainable)")
+    trainable = sum(p.numel() for p in policy.parameters() if p.requires_grad)
+    lines.append(f"total: {total:,} parameters ({trainable:,} trainable)")
     return "\n".join(lines)

@@ -248,7 +248,8 @@ class BackgroundRecorder:
                 self._process.join(5)
         notes = self.notes()
         if wait and self._process.exitcode not in (0, None):
-            notes.append(f"the video recorder stopped with exit code {self._process.exitcode}; some videos may be missing")
+            notes.append(f"the video recorder stopped with exit code {self._process.exitcode}; "
+                         "some videos may be missing")
         self._jobs.close()
         self._notes.close()
         return notes
