@@ -168,6 +168,12 @@ def test_inspector_in_headless_chromium(tmp_path, monkeypatch):
             box.press("Enter")
             page.wait_for_function("document.querySelector('#step-details').innerText.includes('3 of')", timeout=60_000)
             page.wait_for_function(f"document.querySelector('#frame img').src !== {first_frame!r}", timeout=60_000)
+            # Play advances the step by itself; Pause stops it
+            page.click("#play-button")
+            page.wait_for_function("!document.querySelector('#step-details').innerText.includes('3 of')",
+                                   timeout=60_000)
+            page.click("#play-button")
+            played_to = int(re.search(r"(\d+) of", details.inner_text()).group(1))
             table = page.locator("#steps-table").inner_text()
             summary = page.locator("#episode-summary").inner_text()
             page.screenshot(path=str(tmp_path / "inspector.png"), full_page=True)
@@ -176,6 +182,7 @@ def test_inspector_in_headless_chromium(tmp_path, monkeypatch):
         server.terminate()
         server.wait(30)
     assert f"run {run_id}" in summary and f"{n_steps} steps" in summary
+    assert 3 < played_to < n_steps
     for column in ("step", "action", "value", "reward", "cumulative_return", "return_to_go", "advantage", "terminated"):
         assert column in table
     assert (tmp_path / "inspector.png").stat().st_size > 10_000
