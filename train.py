@@ -193,6 +193,7 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None)
         EvaluationCallback,
         GracefulInterruptCallback,
         MetricsLoggingCallback,
+        VideoCallback,
     )
     from utils.environment import reward_threshold
     from utils.runs import check_runs_dir
@@ -223,6 +224,7 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None)
                 interrupt,
                 EvaluationCallback(config, threshold, record),
                 CheckpointCallback(run, record, config.checkpoint_every_updates),
+                VideoCallback(config, run, record),  # after the evaluation, whose record it reads
                 MetricsLoggingCallback(config.log_every_updates),
             ],
             enable_progress_bar=False,

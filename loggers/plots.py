@@ -9,6 +9,10 @@ import csv
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 METRICS_CSV = Path("logs") / "metrics.csv"  # relative to the run folder
 STEP_COLUMN = "env_steps"
@@ -34,11 +38,16 @@ def _points(columns: dict[str, list[float]], key: str) -> tuple[list[float], lis
 
 
 def plot_learning_curve(run_dir: Path) -> Path:
-    """Plot train and eval ``ep_rew_mean`` against env steps (and the reward threshold from results.json).
+    """Plot the run's learning curve (:func:`learning_curve_figure`) to ``<run_dir>/learning_curve.png``
+    and return its path; raises FileNotFoundError when the run has no metrics CSV."""
+    path = Path(run_dir) / PLOT_NAME
+    learning_curve_figure(run_dir).savefig(path)
+    return path
 
-    Writes ``<run_dir>/learning_curve.png`` and returns its path; raises FileNotFoundError when the
-    run has no metrics CSV.
-    """
+
+def learning_curve_figure(run_dir: Path) -> Figure:
+    """Train and eval ``ep_rew_mean`` against env steps (and the reward threshold from results.json);
+    raises FileNotFoundError when the run has no metrics CSV."""
     from matplotlib.figure import Figure  # a bare Figure renders with Agg and leaves pyplot's backend alone
 
     run_dir = Path(run_dir)
@@ -66,6 +75,4 @@ def plot_learning_curve(run_dir: Path) -> Path:
     ax.set_title(f"{results.get('config_id', run_dir.name)} ({run_dir.name})")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    path = run_dir / PLOT_NAME
-    fig.savefig(path)
-    return path
+    return fig

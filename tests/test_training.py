@@ -237,7 +237,7 @@ def test_resume_a_missing_run_is_a_clean_error(workdir, capsys):
 def test_normalization_stats_are_checkpointed_and_used_by_play(workdir, monkeypatch):
     from gymnasium.wrappers.vector import NormalizeObservation
 
-    import utils.evaluation
+    import utils.playback
 
     assert train_cartpole_ppo(["--normalize_obs", "true"]) == 0
     run = only_run(workdir)
@@ -251,17 +251,17 @@ def test_normalization_stats_are_checkpointed_and_used_by_play(workdir, monkeypa
     best_stats = load_ckpt(run / "checkpoints" / "best.ckpt")["normalization"]["obs"]
 
     seen = []
-    real_evaluate = utils.evaluation.evaluate_policy
+    real_play_episode = utils.playback.play_episode
 
-    def spy(policy, envs, n_episodes, **kwargs):
+    def spy(policy, envs, **kwargs):
         wrapper = envs
         while not isinstance(wrapper, NormalizeObservation):
             wrapper = wrapper.env
-        result = real_evaluate(policy, envs, n_episodes, **kwargs)
+        result = real_play_episode(policy, envs, **kwargs)
         seen.append((wrapper.update_running_mean, np.array(wrapper.obs_rms.mean), float(wrapper.obs_rms.count)))
         return result
 
-    monkeypatch.setattr(utils.evaluation, "evaluate_policy", spy)
+    monkeypatch.setattr(utils.playback, "play_episode", spy)
     returns = play.play(play.parse_args(["--run-id", "@latest-run", "--episodes", "2", "--checkpoint", "last"]))
     assert len(returns) == 2 and all(r >= 8 for r in returns)
     assert len(seen) == 2

@@ -44,6 +44,11 @@ class ActionHead(nn.Module):
         """Actions as the environment expects them."""
         return actions.cpu().numpy()
 
+    def describe(self, params: Tensor) -> dict[str, Tensor]:
+        """The distribution in numbers a person reads, each ``(batch, n)``: ``probs`` for discrete heads,
+        ``mean`` and ``std`` for continuous ones."""
+        raise NotImplementedError
+
 
 class CategoricalHead(ActionHead):
     """``Discrete(n)``: a softmax over ``n`` logits."""
@@ -71,6 +76,10 @@ class CategoricalHead(ActionHead):
 
     def to_env(self, actions: Tensor) -> np.ndarray:
         return (actions.cpu() + self.start).numpy() if self.start else actions.cpu().numpy()
+
+    def describe(self, params: Tensor) -> dict[str, Tensor]:
+        """``probs``: each action's probability."""
+        return {"probs": params.softmax(-1)}
 
 
 class MultiCategoricalHead(ActionHead):
@@ -104,6 +113,10 @@ class MultiCategoricalHead(ActionHead):
     def to_env(self, actions: Tensor) -> np.ndarray:
         return (actions.cpu() + self.start.cpu()).numpy()
 
+    def describe(self, params: Tensor) -> dict[str, Tensor]:
+        """``probs``: each dimension's choice probabilities, concatenated in dimension order."""
+        return {"probs": torch.cat([chunk.softmax(-1) for chunk in params.split(self.sizes, dim=-1)], dim=-1)}
+
 
 class BernoulliHead(ActionHead):
     """``MultiBinary(n)``: independent Bernoulli variables from logits."""
@@ -131,6 +144,10 @@ class BernoulliHead(ActionHead):
 
     def to_env(self, actions: Tensor) -> np.ndarray:
         return actions.cpu().to(torch.int8).numpy()
+
+    def describe(self, params: Tensor) -> dict[str, Tensor]:
+        """``probs``: each variable's probability of being 1."""
+        return {"probs": params.sigmoid().reshape(params.shape[0], -1)}
 
 
 class GaussianHead(ActionHead):
@@ -164,6 +181,10 @@ class GaussianHead(ActionHead):
 
     def to_env(self, actions: Tensor) -> np.ndarray:
         return np.clip(actions.cpu().numpy(), self.low, self.high)
+
+    def describe(self, params: Tensor) -> dict[str, Tensor]:
+        """``mean`` and ``std`` of each action dimension (before clipping to the bounds)."""
+        return {"mean": params, "std": self.log_std.exp().expand_as(params)}
 
 
 def make_action_head(space: spaces.Space) -> ActionHead:

@@ -29,6 +29,7 @@ RUNS_DIR = Path("runs")
 LATEST = "@latest-run"
 HF_PREFIX = "hf:"
 CHECKPOINT_FORMAT = "gymnasium-solver/1"
+CHECKPOINT_NAMES = ("best", "last")
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -275,6 +276,24 @@ class RunLock:
         self.release()
 
 
+def checkpoint_path(run: Run | None, checkpoint: str | None) -> Path:
+    """``best``/``last`` inside ``run``, the run's best-else-last when None, or a path to a ``.ckpt`` file."""
+    if checkpoint in CHECKPOINT_NAMES or checkpoint is None:
+        if run is None:
+            raise UserError("a run is needed to find its best or last checkpoint")
+        return run.checkpoint(checkpoint) if checkpoint else run.best_or_last_checkpoint()
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {checkpoint} (give best, last or the path of a .ckpt file)")
+    return path
+
+
+def run_of_checkpoint(path: Path) -> Run | None:
+    """The run folder holding ``path`` (``runs/<id>/checkpoints/x.ckpt``), if it is one."""
+    run_dir = Path(path).resolve().parent.parent
+    return Run(run_dir.name, run_dir) if (run_dir / "config.json").is_file() else None
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True`` and check its structure; anything else is a UserError.
 
@@ -336,48 +355,3 @@ def _structure_problem(state: dict[str, Any], tensor_type: type) -> str | None:
         if not isinstance(state.get(key, {}), dict):
             return f"{key!r} must be a mapping"
     return None
-
-
-@dataclass
-class LoadedAgent:
-    """A run's policy with a checkpoint's weights, and envs built for evaluation (frozen statistics)."""
-
-    config: Any
-    policy: Any
-    envs: Any
-    checkpoint: Path
-    env_steps: int | None
-
-    def close(self) -> None:
-        self.envs.close()
-
-
-def load_agent(run: Run, checkpoint: str | None = None, n_envs: int = 1, render_mode: str | None = None) -> LoadedAgent:
-    """Build the run's policy and ``n_envs`` evaluation envs, and load a checkpoint (default best, else last).
-
-    The same loading for play, inspect and publish, local or from the Hub: weights only (a checkpoint
-    cannot run code), the run's config, the checkpoint's normalization statistics. No Lightning.
-    """
-    path = run.checkpoint(checkpoint) if checkpoint else run.best_or_last_checkpoint()
-    state = load_checkpoint(path)
-
-    from utils.config import config_from_dict
-    from utils.environment import build_vec_env, load_normalization_state
-    from utils.policies import build_policy, load_policy_weights
-    from utils.torch_runtime import configure_torch
-
-    config = config_from_dict(run.load_config_dict())
-    configure_torch(config.torch_threads)
-    envs = build_vec_env(config, n_envs, training=False, render_mode=render_mode)
-    try:
-        policy = build_policy(config, envs.single_observation_space, envs.single_action_space)
-        load_policy_weights(policy, state["policy"], f"checkpoint {path}")
-        try:
-            load_normalization_state(envs, state.get("normalization", {}))
-        except (TypeError, ValueError, KeyError) as exc:
-            raise UserError(f"checkpoint {path} is damaged: its normalization statistics ({exc})") from None
-    except BaseException:
-        envs.close()
-        raise
-    policy.eval()
-    return LoadedAgent(config, policy, envs, path, state.get("counters", {}).get("env_steps"))

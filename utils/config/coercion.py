@@ -34,6 +34,9 @@ def coerce(value: Any, hint: Any) -> Any:
             return _schedule_value(value)
         if options == {int, float}:
             return _batch_size(value)
+        words = [option for option in options if get_origin(option) is Literal]
+        if words and options == {words[0], int}:
+            return _choice_or_int(value, get_args(words[0]))
         (hint,) = options
     origin = get_origin(hint)
     if origin is Literal:
@@ -101,6 +104,20 @@ def _choice(value: Any, choices: tuple[str, ...]) -> str:
     if isinstance(value, str) and value.strip() in choices:
         return value.strip()
     raise ConfigError(f"must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _choice_or_int(value: Any, choices: tuple[str, ...]) -> str | int:
+    """One of the words, or an integer ('5e4' included)."""
+    if value is False and "off" in choices:  # YAML 1.1 reads a bare `off` as false
+        return "off"
+    if isinstance(value, str) and value.strip() in choices:
+        return value.strip()
+    number = _number(value)
+    if isinstance(number, float) and number.is_integer():
+        return int(number)
+    if isinstance(number, int):
+        return number
+    raise ConfigError(f"must be one of {', '.join(choices)} or an integer; got {value!r}")
 
 
 def _schedule_value(value: Any) -> float | str:

@@ -91,6 +91,9 @@ def _metavar(name: str) -> str:
         return "SCHED"
     if get_origin(hint) in (Union, UnionType):
         kinds = [arg for arg in get_args(hint) if arg is not type(None)]
+        words = [kind for kind in kinds if get_origin(kind) is Literal]
+        if words and len(kinds) == 2 and int in kinds:
+            return "{" + ",".join(get_args(words[0])) + "}|N"
         if len(kinds) > 1:
             return "N"
         hint = kinds[0]

@@ -25,6 +25,7 @@ Vectorization = Literal["sync", "async", "auto"]
 ObsType = Literal["rgb", "ram", "objects"]
 Device = Literal["cpu", "cuda", "auto"]
 ReturnsType = Literal["mc:rtg", "mc:episode"]
+VideoFreq = Literal["best", "every_eval", "off"]
 
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding (and so gymnasium's action spaces) accepts no more
 MAX_N_ENVS = 4096
@@ -96,6 +97,9 @@ class Config:
     early_stop: bool = option(True, "stop at the first evaluation whose mean reward reaches reward_threshold")
     reward_threshold: float | None = option(
         None, "solved at this mean eval reward (none: the env's registered threshold)")
+    video_freq: VideoFreq | int = option(
+        "best", "videos of an evaluation episode in runs/<id>/videos/: best (at each new best evaluation), "
+        "every_eval, N (every N env steps and at each new best) or off; all but off also record at the end")
     # -- machine and bookkeeping
     torch_threads: int = option(1, "torch CPU threads (0: torch's default; 1 is fastest for small MLPs)")
     device: Device = option("cpu", "where the network runs: cpu, cuda or auto")
@@ -153,6 +157,9 @@ class Config:
             value = getattr(self, name)
             require(value >= low, f"{name} must be >= {low}, got {value}")
             require(value <= high, f"{name} must be <= {high:,}, got {value:,}")
+        if isinstance(self.video_freq, int):
+            require(1 <= self.video_freq <= 10**13,
+                    f"video_freq must be best, every_eval, off or a number of env steps >= 1, got {self.video_freq}")
         require(0 < self.gamma <= 1, f"gamma must be in (0, 1], got {self.gamma}")
         require(0 <= self.gae_lambda <= 1, f"gae_lambda must be in [0, 1], got {self.gae_lambda}")
         require(self.max_grad_norm > 0, f"max_grad_norm must be > 0, got {self.max_grad_norm}")

@@ -31,9 +31,9 @@ def evaluate_run(run: Run) -> Evaluation:
     """Play the run's best (else last) checkpoint for the config's ``eval_episodes`` from the run's seed,
     deterministic per ``eval_deterministic``: the returns ``play.py --episodes N --seed S`` prints."""
     from utils.evaluation import evaluate_policy
-    from utils.runs import load_agent
+    from utils.playback import load_agent_for_play
 
-    agent = load_agent(run)
+    agent = load_agent_for_play(run)
     config = agent.config
     try:
         result = evaluate_policy(agent.policy, agent.envs, config.eval_episodes, config.eval_deterministic,
