@@ -46,6 +46,8 @@ def build_parser() -> ArgumentParser:
                         help="training budget in env steps (same as --max_timesteps)")
     parser.add_argument("--resume", metavar="RUN_ID", help="continue a run (its id or @latest-run) from last.ckpt")
     parser.add_argument("--list", action="store_true", help="list the shipped configs and exit")
+    parser.add_argument("--wandb_sweep", "--wandb-sweep", action="store_true",
+                        help="merge a W&B sweep's parameters over the config (automatic when WANDB_SWEEP_ID is set)")
     add_field_arguments(parser)
     return parser
 
@@ -66,6 +68,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, An
 def resolve_config(args: argparse.Namespace, overrides: dict[str, Any]) -> Config:
     """The config to train: the run's own (plus overrides) with --resume, else the named one."""
     config_id = args.config or args.config_id_flag
+    from loggers.wandb_run import sweep_overrides, sweep_requested
+
+    if sweep_requested(args.wandb_sweep):
+        if args.resume is not None:
+            raise UserError("a W&B sweep run starts a new run: drop --resume")
+        overrides = sweep_overrides(overrides, args.quiet)
     if args.resume is not None:
         from utils.runs import resolve_run
 
@@ -142,7 +150,8 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None)
         MetricsLoggingCallback,
     )
     from utils.environment import reward_threshold
-    from utils.runs import atomic_write_json, create_run, load_checkpoint, point_latest, resolve_run
+    from loggers.wandb_run import wandb_run_id
+    from utils.runs import RUNS_DIR, atomic_write_json, create_run, load_checkpoint, point_latest, resolve_run
 
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="pytorch_lightning")
@@ -159,7 +168,7 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None)
         point_latest(run)
         log_checkpoint_load(f"resuming {run.checkpoint('last')} at {agent.env_steps:,} env steps")
     else:
-        run = create_run(config.to_dict())
+        run = create_run(config.to_dict(), run_id=wandb_run_id(config, RUNS_DIR))
     threshold = reward_threshold(config)
     interrupt = GracefulInterruptCallback()
     callbacks = [
