@@ -19,13 +19,11 @@ from typing import TYPE_CHECKING, Any
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
-from .wandb_run import active_run, project_name, start_run, warn
+from .wandb_run import ENV_STEPS, VIDEO_KEY, active_run, project_name, start_run, warn
 
 if TYPE_CHECKING:
     from wandb.sdk.wandb_run import Run
 
-ENV_STEPS = "time/env_steps"
-VIDEO_KEY = "videos/eval"
 VIDEO_NAME = re.compile(r"step_(\d+)\.mp4")
 #: seconds the end-of-run workspace update may take before the run ends without it
 WORKSPACE_TIMEOUT_S = 60

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from wandb.sdk.wandb_run import Run
 
 WANDB_EXTRA = 'pip install -e ".[wandb]"'
+ENV_STEPS = "time/env_steps"  # every W&B metric's x-axis
+VIDEO_KEY = "videos/eval"  # the eval videos' W&B key
 DEFAULT_BASE_URL = "https://api.wandb.ai"
 #: seconds wandb.init may spend reaching the server (WANDB_INIT_TIMEOUT overrides; wandb's own default is 90)
 INIT_TIMEOUT_S = 30
