@@ -229,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         results = train(config, quiet=args.quiet, resume_run=args.resume)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        from loggers.wandb_run import fail_active_run
+
+        fail_active_run()
         return 2
     except KeyboardInterrupt:
         print("interrupted before training started", file=sys.stderr)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from utils.config import Config, merge_sweep_parameters
-from utils.errors import ConfigError, UserError
+from utils.errors import UserError
 
 if TYPE_CHECKING:
     from wandb.sdk.wandb_run import Run
@@ -136,11 +136,14 @@ def sweep_overrides(cli_overrides: dict[str, Any], quiet: bool) -> dict[str, Any
         run = wandb.init(settings=_settings(wandb, quiet))
     except Exception as exc:
         raise UserError(f"could not start the W&B sweep run ({_reason(exc)})") from None
-    try:
-        return {**merge_sweep_parameters(cli_overrides, dict(run.config)), "wandb": True}
-    except ConfigError:
+    return {**merge_sweep_parameters(cli_overrides, dict(run.config)), "wandb": True}
+
+
+def fail_active_run() -> None:
+    """End the W&B run this process started (a sweep's) as failed, when the config or setup is refused."""
+    run = active_run()
+    if run is not None:
         run.finish(exit_code=2)
-        raise
 
 
 def wandb_run_id(config: Config, runs_dir: Path) -> str | None:
