@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("wandb", reason="needs the wandb extra: pip install -e '.[wandb]'")
 
 import wandb  # noqa: E402
-from wandb_offline import config, history, metric_definitions, read_records, run_file  # noqa: E402
+from wandb_offline import config, finished_run, history, metric_definitions  # noqa: E402
 
 import train  # noqa: E402
 from loggers.wandb_logger import EnvStepWandbLogger  # noqa: E402
@@ -57,7 +57,7 @@ def test_offline_training_logs_history_against_env_steps_and_the_resolved_config
     results = json.loads((run / "results.json").read_text())
 
     # the W&B run id is the run folder's name
-    records = read_records(run_file(workdir / "wandb_dir", run.name))
+    records = finished_run(workdir / "wandb_dir", run.name)
     (header,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
     assert header.run_id == run.name and header.project == "CartPole-v1"
 
@@ -86,7 +86,7 @@ def test_wandb_project_field_and_run_id_from_the_environment(workdir, monkeypatc
     argv = ["CartPole-v1:ppo", "--max-steps", "256", "--eval_freq", "256", "-q", "--wandb", "--wandb_project", "bench"]
     assert train.main(argv) == 0
     assert run_folder(workdir).name == "fixedid1"
-    records = read_records(run_file(workdir / "wandb_dir", "fixedid1"))
+    records = finished_run(workdir / "wandb_dir", "fixedid1")
     (header,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
     assert header.project == "bench"
     # the id is taken: a second run with it is refused before anything is written
@@ -123,7 +123,7 @@ def test_eval_videos_are_logged_at_their_own_env_step(workdir):
     logger.log_metrics({"train/entropy": 0.6}, step=2048)
     logger.finalize("success")
 
-    rows = history(read_records(run_file(workdir / "wandb_dir", "videos01")))
+    rows = history(finished_run(workdir / "wandb_dir", "videos01"))
     logged = [(row["time/env_steps"], row["videos/eval._type"]) for row in rows if "videos/eval._type" in row]
     assert logged == [(1024, "video-file"), (2048, "video-file")]
     (files,) = (workdir / "wandb_dir").glob("wandb/offline-run-*-videos01/files")

@@ -164,7 +164,7 @@ def agent_launch(tmp_path, monkeypatch):
 
 
 def test_agent_launch_merges_the_sweep_parameters_and_logs_the_run(agent_launch, tmp_path):
-    from wandb_offline import config, history, read_records, run_file
+    from wandb_offline import config, finished_run, history
 
     result = agent_launch({"policy_lr": "lin_0.0005", "batch_size": 0.5, "early_stop": False,
                            "max_timesteps": 2048})
@@ -186,7 +186,7 @@ def test_agent_launch_merges_the_sweep_parameters_and_logs_the_run(agent_launch,
     assert results["total_timesteps"] == 2048  # early_stop off: the whole budget
 
     # the W&B run: the sweep's own values as it chose them, every other field as resolved
-    records = read_records(run_file(tmp_path / "wandb_dir", "sweeprun1"))
+    records = finished_run(tmp_path / "wandb_dir", "sweeprun1")
     (header,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
     assert header.sweep_id == "sweep001"
     logged = config(records)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ def read_records(path: Path) -> list[wandb_internal_pb2.Record]:
         if (crc, length, kind) == (0, 0, 0):  # zero padding at the end of the file
             break
         payload = data[offset + RECORD_HEADER.size: offset + RECORD_HEADER.size + length]
+        if len(payload) < length:  # the writer is mid-record
+            break
         assert zlib.crc32(payload, zlib.crc32(bytes([kind]))) == crc, f"{path}: bad checksum at byte {offset}"
         offset += RECORD_HEADER.size + length
         pending += payload
@@ -46,10 +49,16 @@ def read_records(path: Path) -> list[wandb_internal_pb2.Record]:
     return records
 
 
-def run_file(wandb_dir: Path, run_id: str) -> Path:
-    """The ``.wandb`` file of offline run ``run_id`` under ``wandb_dir`` (WANDB_DIR or the run's folder)."""
+def finished_run(wandb_dir: Path, run_id: str, timeout_s: float = 60) -> list[wandb_internal_pb2.Record]:
+    """The records of offline run ``run_id`` under ``wandb_dir`` (WANDB_DIR or the run's folder), once its
+    exit record is written: wandb's service process may still be writing when ``run.finish()`` returns."""
     (path,) = Path(wandb_dir).glob(f"wandb/offline-run-*-{run_id}/run-{run_id}.wandb")
-    return path
+    deadline = time.monotonic() + timeout_s
+    while True:
+        records = read_records(path)
+        if any(record.WhichOneof("record_type") == "exit" for record in records) or time.monotonic() > deadline:
+            return records
+        time.sleep(0.1)
 
 
 def history(records: list[wandb_internal_pb2.Record]) -> list[dict[str, Any]]:
