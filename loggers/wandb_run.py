@@ -93,8 +93,10 @@ def _settings(wandb: Any, quiet: bool) -> Any:
 
 
 def _reason(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
+    """An exception in one line; pydantic's (bad settings) need their first three lines to say anything."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    text = "; ".join(lines[:3] if type(exc).__name__ == "ValidationError" else lines[:1])
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
 
 
 def start_run(*, run_id: str, project: str, config: dict[str, Any], run_dir: Path, quiet: bool) -> Run | None:
