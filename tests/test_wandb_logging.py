@@ -38,7 +38,9 @@ def workdir(tmp_path, monkeypatch):
     monkeypatch.setenv("NETRC", str(tmp_path / "no.netrc"))
     for name in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
         monkeypatch.setenv(name, str(tmp_path / name.lower()))
-    return tmp_path
+    wandb.teardown()  # wandb reads its environment once per process; each test gets its own
+    yield tmp_path
+    wandb.teardown()
 
 
 def run_folder(root: Path) -> Path:

@@ -207,7 +207,7 @@ def test_agent_launch_with_an_unknown_parameter_fails_with_one_line(agent_launch
 
 def test_sweep_parameter_file_alone_is_checked_too(tmp_path, monkeypatch, capsys):
     """The parameters reach train.py through wandb.config even when the command drops ${args}."""
-    pytest.importorskip("wandb", reason="needs the wandb extra: pip install -e '.[wandb]'")
+    wandb = pytest.importorskip("wandb", reason="needs the wandb extra: pip install -e '.[wandb]'")
     import train
 
     monkeypatch.chdir(tmp_path)
@@ -227,6 +227,7 @@ def test_sweep_parameter_file_alone_is_checked_too(tmp_path, monkeypatch, capsys
         ("bad00003", {"gamma": "high"}, "error: sweep parameter gamma must be a finite number, got 'high'"),
     ):
         monkeypatch.setenv("WANDB_RUN_ID", run_id)
+        wandb.teardown()  # wandb reads its environment once per process: a real agent starts a new one per run
         params.write_text(yaml.safe_dump({"wandb_version": 1, **{k: {"value": v} for k, v in values.items()}}))
         assert train.main(["CartPole-v1:ppo", "-q"]) == 2
         (line,) = capsys.readouterr().err.strip().splitlines()
