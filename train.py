@@ -66,10 +66,11 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, An
 
 
 def resolve_config(args: argparse.Namespace, overrides: dict[str, Any]) -> Config:
-    """The config to train: the run's own (plus overrides) with --resume, else the named one."""
-    config_id = args.config or args.config_id_flag
+    """The config to train: the run's own (plus overrides) with --resume, else the named one; under a W&B
+    sweep agent, the sweep's parameters are one more source of overrides."""
     from loggers.wandb_run import sweep_overrides, sweep_requested
 
+    config_id = args.config or args.config_id_flag
     if sweep_requested(args.wandb_sweep):
         if args.resume is not None:
             raise UserError("a W&B sweep run starts a new run: drop --resume")
@@ -142,6 +143,7 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None)
     from loggers.session_log import log_checkpoint_load, session_log
     from loggers.plots import plot_learning_curve
     from loggers.summary import print_summary
+    from loggers.wandb_run import wandb_run_id
     from trainer_callbacks import (
         CheckpointCallback,
         EvalRecord,
@@ -150,7 +152,6 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None)
         MetricsLoggingCallback,
     )
     from utils.environment import reward_threshold
-    from loggers.wandb_run import wandb_run_id
     from utils.runs import RUNS_DIR, atomic_write_json, create_run, load_checkpoint, point_latest, resolve_run
 
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)

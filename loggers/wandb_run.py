@@ -107,8 +107,8 @@ def start_run(*, run_id: str, project: str, config: dict[str, Any], run_dir: Pat
         warn(f"logging off: {reason}")
         return None
     wandb_dir = Path(os.environ.get("WANDB_DIR") or run_dir)
-    wandb_dir.mkdir(parents=True, exist_ok=True)
     try:
+        wandb_dir.mkdir(parents=True, exist_ok=True)
         return wandb.init(
             id=run_id,
             name=run_id,
@@ -119,7 +119,7 @@ def start_run(*, run_id: str, project: str, config: dict[str, Any], run_dir: Pat
             resume="allow",
             settings=_settings(wandb, quiet),
         )
-    except Exception as exc:  # wandb raises CommError, AuthenticationError, UsageError, ... when it can't start
+    except Exception as exc:  # an unusable WANDB_DIR, or wandb's CommError, AuthenticationError, UsageError, ...
         warn(f"logging off: could not start a run ({_reason(exc)}); training continues without W&B")
         return None
 
