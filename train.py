@@ -47,6 +47,8 @@ def build_parser() -> ArgumentParser:
                         help="training budget in env steps (same as --max_timesteps)")
     parser.add_argument("--resume", metavar="RUN_ID", help="continue a run (its id or @latest-run) from last.ckpt")
     parser.add_argument("--list", action="store_true", help="list the shipped configs and exit")
+    parser.add_argument("--wandb_sweep", "--wandb-sweep", action="store_true",
+                        help="merge a W&B sweep's parameters over the config (automatic when WANDB_SWEEP_ID is set)")
     add_field_arguments(parser)
     return parser
 
@@ -65,8 +67,15 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, An
 
 
 def resolve_config(args: argparse.Namespace, overrides: dict[str, Any]) -> Config:
-    """The config to train: the run's own (plus overrides) with --resume, else the named one."""
+    """The config to train: the run's own (plus overrides) with --resume, else the named one; under a W&B
+    sweep agent, the sweep's parameters are one more source of overrides."""
+    from loggers.wandb_run import sweep_overrides, sweep_requested
+
     config_id = args.config or args.config_id_flag
+    if sweep_requested(args.wandb_sweep):
+        if args.resume is not None:
+            raise UserError("a W&B sweep run starts a new run: drop --resume")
+        overrides = sweep_overrides(overrides, args.quiet)
     if args.resume is not None:
         from utils.runs import HF_PREFIX, resolve_run
 
@@ -151,10 +160,12 @@ def open_run(config: Config, agent, record, resume_run: str | None):
     last.ckpt loaded into ``agent`` and ``record`` (checked against the config before anything is written;
     the resumed run's config.json changes with its next last.ckpt)."""
     from loggers.session_log import log_checkpoint_load
-    from utils.runs import RunLock, create_run, load_checkpoint, point_latest, resolve_run
+    from utils.runs import RUNS_DIR, RunLock, create_run, load_checkpoint, point_latest, resolve_run
 
     if not resume_run:
-        run = create_run(config.to_dict())
+        from loggers.wandb_run import wandb_run_id
+
+        run = create_run(config.to_dict(), run_id=wandb_run_id(config, RUNS_DIR))
         return run, RunLock(run).acquire()
     run = resolve_run(resume_run)
     lock = RunLock(run).acquire()
@@ -307,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        from loggers.wandb_run import fail_active_run
+
+        fail_active_run()
         return 2
     except KeyboardInterrupt:
         print("interrupted before training started", file=sys.stderr)

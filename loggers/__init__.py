@@ -1,7 +1,7 @@
-"""Console table, CSV and TensorBoard loggers, run summary, session logs and learning-curve plots.
+"""Console table, CSV, TensorBoard and W&B loggers, run summary, session logs and learning-curve plots.
 
 Nothing is imported here eagerly: ``import loggers`` (or ``loggers.plots``) stays cheap, and
-Lightning, torch's TensorBoard writer and rich load only when the loggers are built.
+Lightning, torch's TensorBoard writer, rich and wandb load only when the loggers are built.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ if TYPE_CHECKING:
 
 
 def build_loggers(run_dir: Path, config: dict[str, Any], quiet: bool) -> list[Logger]:
-    """CSV and TensorBoard loggers under ``run_dir/logs``, plus the console table unless ``quiet``.
+    """CSV and TensorBoard loggers under ``run_dir/logs``, the console table unless ``quiet``, and W&B when
+    ``config["wandb"]`` is true and a W&B run can start.
 
-    ``config`` is the resolved config dict: ``env_id``, ``algo_id``, ``variant``, ``max_timesteps`` and
-    ``reward_threshold`` (may be None) are read.
+    ``config`` is the resolved config dict: ``env_id``, ``algo_id``, ``variant``, ``max_timesteps``,
+    ``reward_threshold`` (may be None), ``wandb`` and ``run_id`` are read.
     """
     from .csv_logger import CsvMetricsLogger
     from .tensorboard_logger import TensorBoardMetricsLogger
@@ -35,4 +36,10 @@ def build_loggers(run_dir: Path, config: dict[str, Any], quiet: bool) -> list[Lo
                 title=title,
             )
         )
+    if config.get("wandb"):
+        from .wandb_logger import build_wandb_logger
+
+        wandb_logger = build_wandb_logger(run_dir, config["run_id"], quiet)
+        if wandb_logger is not None:
+            loggers.append(wandb_logger)
     return loggers

@@ -29,6 +29,12 @@ class MetricSpec:
     why: str = ""
     highlight: str | None = None
     summary: bool = False
+    section: str = ""
+
+    @property
+    def section_name(self) -> str:
+        """The W&B workspace section the metric goes in: ``section``, else its namespace (``train``)."""
+        return self.section or self.key.partition("/")[0]
 
     def violation(self, value: float) -> str | None:
         """The bound ``value`` breaks, as text (``"min 0.01"``), or None when it is in range or NaN."""

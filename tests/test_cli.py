@@ -127,6 +127,7 @@ FAST = ["--max-steps", "256", "--eval_freq", "0", "--eval_episodes", "2", "-q"]
     (["--seed=7", "Bandit-v0:ppo", "--max_steps", "300"], {"seed": 7, "max_timesteps": 300}),
     (["Bandit-v0:ppo", "--early_stop=False", "--normalize_obs=True"], {"early_stop": False, "normalize_obs": True}),
     (["Bandit-v0:ppo", "--early_stop", "false", "--normalize-obs", "yes"], {"early_stop": False, "normalize_obs": True}),
+    (["--normalize_obs", "Bandit-v0:ppo", "--early_stop"], {"normalize_obs": True, "early_stop": True}),  # alone: true
     (["Bandit-v0:ppo", "--hidden_dims=[128,128]"], {"hidden_dims": [128, 128]}),
     (["Bandit-v0:ppo", "--hidden_dims", "128,128"], {"hidden_dims": [128, 128]}),
     (["Bandit-v0:ppo", "--hidden-dims", "[32, 16]"], {"hidden_dims": [32, 16]}),
@@ -164,7 +165,7 @@ def test_resume_takes_overrides_after_the_run_id(tmp_path, monkeypatch):
     (["CartPole-v1:ppo", "--polcy-lr=0.1"], "unknown option --polcy-lr (did you mean --policy_lr?)"),
     (["--n", "4"], "unknown option --n "),
     (["CartPole-v1:ppo", "--n_envs"], "--n_envs needs a value: --n_envs VALUE or --n_envs=VALUE"),
-    (["CartPole-v1:ppo", "--normalize_obs", "--n_envs", "4"], "--normalize_obs needs a value"),
+    (["CartPole-v1:ppo", "--normalize_obs=maybe"], "--normalize_obs must be true or false, got 'maybe'"),
     (["CartPole-v1:ppo", "extra"], "unexpected argument 'extra'"),
     (["CartPole-v1:ppo", "--config_id", "Acrobot-v1:ppo"], "two configs given"),
     (["CartPole-v1:ppo", "--variant", "x"], "unknown option --variant"),

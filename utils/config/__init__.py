@@ -22,6 +22,7 @@ from utils.config.overrides import (
     add_field_arguments,
     config_from_dict,
     field_overrides,
+    merge_sweep_parameters,
     normalize_option_names,
     replace_config,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "list_config_ids",
     "list_configs",
     "load_config",
+    "merge_sweep_parameters",
     "normalize_option_names",
     "parse_config_id",
     "replace_config",

@@ -12,7 +12,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from utils.errors import ConfigError
 from utils.schedules import SCHEDULE_FORMS, is_schedule_string
 
-_BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 
 def coerce_field(label: str, value: Any, hint: Any) -> Any:
@@ -85,8 +85,8 @@ def _to_float(value: Any) -> float:
 def _to_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, (int, str)) and str(value).strip().lower() in _BOOL_WORDS:
-        return _BOOL_WORDS[str(value).strip().lower()]
+    if isinstance(value, (int, str)) and str(value).strip().lower() in BOOL_WORDS:
+        return BOOL_WORDS[str(value).strip().lower()]
     raise ConfigError(f"must be true or false, got {value!r}")
 
 

@@ -2,8 +2,9 @@
 
 ``add_field_arguments`` gives an argparse parser one option per settable field (``--n_envs 8``,
 ``--n_envs=8``, ``--n-envs 8``, in any order with the script's own flags), with the field's meaning and
-default as its help; ``field_overrides`` reads them back. ``replace_config`` and ``config_from_dict``
-rebuild a config with overrides applied, revalidating everything.
+default as its help; ``field_overrides`` reads them back. ``merge_sweep_parameters`` adds a W&B sweep's
+parameters on top. ``replace_config`` and ``config_from_dict`` rebuild a config with overrides applied,
+revalidating everything.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 
-from utils.config.coercion import coerce_field
+from utils.config.coercion import BOOL_WORDS, coerce_field
 from utils.config.schema import (
     ALL_FIELD_TYPES,
     SCHEDULABLE_FIELDS,
@@ -110,7 +111,8 @@ def _metavar(name: str) -> str:
 def add_field_arguments(parser: argparse.ArgumentParser) -> None:
     """One ``--<field>`` option per settable config field, listed under its own heading in ``--help``."""
     group = parser.add_argument_group(
-        "config fields", "override any field of the config: --field value or --field=value (dashes or underscores)")
+        "config fields", "override any field of the config: --field value or --field=value (dashes or underscores); "
+        "a boolean field alone means true (--wandb)")
     for name in SETTABLE_FIELDS:
         help_text = f"{field_help(name)} (default: {field_default(name)})".replace("%", "%%")
         group.add_argument(f"--{name}", dest=f"field:{name}", metavar=_metavar(name), type=_cli_value,
@@ -123,13 +125,41 @@ def field_overrides(namespace: argparse.Namespace) -> dict[str, Any]:
 
 
 def normalize_option_names(argv: list[str]) -> list[str]:
-    """``--hidden-dims`` -> ``--hidden_dims`` for options that name a config field (values untouched)."""
+    """``--hidden-dims`` -> ``--hidden_dims`` for options that name a config field (values untouched), and a
+    boolean field given alone (``--wandb``, not followed by true/false/yes/no/on/off/1/0) -> ``--wandb=true``."""
     out = []
-    for arg in argv:
-        if arg.startswith("--") and "-" in arg.partition("=")[0][2:]:
+    for index, arg in enumerate(argv):
+        if arg.startswith("--"):
             name, sep, value = arg[2:].partition("=")
             underscored = name.replace("-", "_")
             if underscored in ALL_FIELD_TYPES:
                 arg = f"--{underscored}{sep}{value}"
+                following = argv[index + 1] if index + 1 < len(argv) else ""
+                if not sep and ALL_FIELD_TYPES[underscored] is bool and following.strip().lower() not in BOOL_WORDS:
+                    arg = f"--{underscored}=true"
         out.append(arg)
     return out
+
+
+def merge_sweep_parameters(cli: dict[str, Any], sweep: dict[str, Any]) -> dict[str, Any]:
+    """A W&B sweep's parameters (``wandb.config``) merged over the command line's overrides.
+
+    Names map 1:1 to settable fields (W&B's own ``_``-prefixed keys are skipped). The agent passes each
+    parameter on the command line too (``${args}``); a field given both ways with different values means the
+    sweep's ``command`` fixes a parameter it also sweeps, which is an error rather than a silent pick.
+    """
+    merged = dict(cli)
+    for name, value in sweep.items():
+        if name.startswith("_"):
+            continue
+        if name not in SETTABLE_FIELDS:
+            match = closest(name, SETTABLE_FIELDS)
+            raise ConfigError(f"unknown sweep parameter {name!r}" + (f" (did you mean {match!r}?)" if match else "")
+                              + "; sweep parameters are config fields (python train.py --help lists them)")
+        hint = ALL_FIELD_TYPES[name]
+        coerced = coerce_field(f"sweep parameter {name}", value, hint)
+        if name in cli and coerce_field(f"--{name}", cli[name], hint) != coerced:
+            raise ConfigError(f"sweep parameter {name}={value!r} disagrees with --{name}={cli[name]} on the command "
+                              f"line; drop one of them from the sweep spec")
+        merged[name] = coerced
+    return merged

@@ -30,6 +30,7 @@ VideoFreq = Literal["best", "every_eval", "off"]
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding (and so gymnasium's action spaces) accepts no more
 MAX_N_ENVS = 4096
 MAX_TORCH_THREADS = 256  # far beyond any useful count; huge values crash torch's thread pool
+WANDB_PROJECT_FORBIDDEN = "/\\#?%:"  # characters W&B refuses in project names
 
 
 def option(default: Any, help: str) -> Any:
@@ -105,6 +106,9 @@ class Config:
     device: Device = option("cpu", "where the network runs: cpu, cuda or auto")
     log_every_updates: int = option(1, "log metrics every N updates")
     checkpoint_every_updates: int = option(50, "write last.ckpt every N updates (0: only at the end)")
+    # -- experiment tracking
+    wandb: bool = option(False, "log to Weights & Biases (needs the wandb extra and a login, or WANDB_MODE=offline)")
+    wandb_project: str = option("", "W&B project (empty: $WANDB_PROJECT, else project_id); entity: $WANDB_ENTITY")
 
     def __post_init__(self) -> None:
         hints = field_types(type(self))
@@ -170,6 +174,10 @@ class Config:
         self._check_schedule("policy_lr", positive=True)
         self._check_schedule("ent_coef", positive=False)
         self._check_schedule("vf_coef", positive=False)
+        bad = sorted(set(self.wandb_project) & set(WANDB_PROJECT_FORBIDDEN))
+        require(not bad and len(self.wandb_project) <= 128,
+                f"wandb_project must be at most 128 characters without {' '.join(WANDB_PROJECT_FORBIDDEN)}, "
+                f"got {self.wandb_project!r}")
 
     def _check_schedule(self, name: str, positive: bool) -> None:
         # A decaying schedule may end at 0 even where the value itself must be positive.
