@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Benchmark this project's agents: learning speed, and speed against SB3 or a pure-PyTorch reference.
+"""Benchmark this project's agents: learning speed, and sample efficiency and speed against SB3 or a
+pure-PyTorch reference.
 
     python scripts/benchmark.py CartPole-v1:ppo Acrobot-v1:ppo --seed-list 100-109
     python scripts/benchmark.py CartPole-v1:ppo --vs sb3 --seed-list 100-119 --json bench.json
@@ -22,26 +23,23 @@ import argparse
 import importlib.util
 import json
 import math
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKER = Path(__file__).resolve().parent / "_bench_worker.py"
 sys.path.insert(0, str(REPO_ROOT))
 
-from _bench_worker import sb3_ppo_kwargs  # noqa: E402  (this folder is on sys.path: no package)
+from _bench_stats import curve, median, median_ratio_ci, to_threshold  # noqa: E402  (this folder is on sys.path)
+from _bench_worker import sb3_ppo_kwargs  # noqa: E402
 from utils.config import Config, load_config, parse_config_id  # noqa: E402  (needs the repo on sys.path)
 from utils.errors import UserError  # noqa: E402
 
 REFERENCE_CONFIG_ID = "CartPole-v1:ppo"  # the only config scripts/reference_ppo.py reproduces
 DEFAULT_SEEDS = 3
-BOOTSTRAP_RESAMPLES = 10_000
 CHECKPOINT_MULTIPLES = (1, 2, 4, 8, 16)  # default learning-curve points, in units of eval_freq
 THRESHOLD_KEYS = ("solved_at_steps", "solve_s")  # "to threshold" metrics: unsolved runs count as infinite
 
@@ -109,18 +107,6 @@ def run_all(plan: list[tuple[str, Config, int]]) -> list[dict[str, Any]]:
 
 
 # -- statistics -------------------------------------------------------------------------------------------
-def median(values: list[float | None]) -> float | None:
-    """Median of the values present; None when none is, or when the median is infinite."""
-    present = [v for v in values if v is not None]
-    value = statistics.median(present) if present else None
-    return None if value is None or math.isinf(value) else value
-
-
-def to_threshold(rows: list[dict[str, Any]], key: str) -> list[float]:
-    """A "to threshold" metric of each run, infinite for the runs that never reached the threshold."""
-    return [math.inf if row[key] is None else float(row[key]) for row in rows]
-
-
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians of one side's runs of one config, and how many of them reached the threshold."""
     first = rows[0]
@@ -131,52 +117,11 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
-def median_ratio_ci(ours: list[float], theirs: list[float], level: float = 0.95,
-                    resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> tuple[float, float, float]:
-    """``median(ours) / median(theirs)`` and its percentile bootstrap confidence interval.
-
-    The two samples are resampled independently (their seeds are not paired: the same seed drives
-    different random streams on each side). Infinite values (runs that never solved) are allowed: a
-    resample whose own median is infinite gives an infinite or zero ratio, and one where both are
-    infinite is left out of the interval.
-    """
-    rng = np.random.default_rng(seed)
-    a, b = np.asarray(ours, dtype=float), np.asarray(theirs, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        point = float(np.median(a) / np.median(b))
-        boot = (np.median(a[rng.integers(0, len(a), (resamples, len(a)))], axis=1)
-                / np.median(b[rng.integers(0, len(b), (resamples, len(b)))], axis=1))
-    boot = np.sort(boot[~np.isnan(boot)])
-    if len(boot) == 0:
-        return point, math.nan, math.nan
-    tail = (1 - level) / 2
-    low = boot[min(len(boot) - 1, int(math.floor(tail * len(boot))))]
-    high = boot[min(len(boot) - 1, int(math.ceil((1 - tail) * len(boot))) - 1)]
-    return point, float(low), float(high)
-
-
-def eval_at(history: list[list[float]], env_steps: int) -> float | None:
-    """The eval reward of a run at ``env_steps``: its first evaluation at or past that point; a run that
-    stopped earlier (at the threshold) keeps its last one; None for a run with no evaluation."""
-    if not history:
-        return None
-    return next((reward for steps, reward, *_ in history if steps >= env_steps), history[-1][1])
-
-
 def default_checkpoints(config: Config) -> list[int]:
     """eval_freq x 1, 2, 4, 8, 16 within the budget (the budget itself when eval_freq is 0)."""
     if config.eval_freq <= 0:
         return [config.max_timesteps]
     return [config.eval_freq * m for m in CHECKPOINT_MULTIPLES if config.eval_freq * m <= config.max_timesteps]
-
-
-def curve(rows: list[dict[str, Any]], checkpoints: list[int]) -> list[float | None]:
-    """Mean eval reward over runs at each checkpoint (see :func:`eval_at`)."""
-    means = []
-    for point in checkpoints:
-        values = [v for v in (eval_at(row["eval_history"], point) for row in rows) if v is not None]
-        means.append(float(np.mean(values)) if values else None)
-    return means
 
 
 def parity(ours_rows: list[dict[str, Any]], theirs_rows: list[dict[str, Any]],
@@ -329,7 +274,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("configs", nargs="+", metavar="CONFIG_ID", help="e.g. CartPole-v1:ppo")
     seeds = parser.add_mutually_exclusive_group()
-    seeds.add_argument("--seeds", type=positive_int,
+    seeds.add_argument("--seeds", type=positive_int, metavar="N",
                        help="runs per config and side, seeds = the config's seed + 0..N-1 (default 3)")
     seeds.add_argument("--seed-list", type=seed_list, metavar="SEEDS",
                        help="explicit seeds: 100-109, 100,101,105 or 100-103,107")

@@ -12,6 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
+import _bench_stats  # noqa: E402
 import benchmark  # noqa: E402
 from _bench_worker import EvalClock, make_row, sb3_ppo_kwargs  # noqa: E402
 from reference_ppo import Hyperparams  # noqa: E402
@@ -168,30 +169,30 @@ def test_plan_alternates_sides_per_seed(cartpole):
 def test_median_ratio_ci_brackets_the_ratio_and_narrows_with_more_seeds():
     rng = np.random.default_rng(0)
     ours, theirs = rng.normal(25, 3, 10), rng.normal(20, 3, 10)
-    ratio, low, high = benchmark.median_ratio_ci(list(ours), list(theirs))
+    ratio, low, high = _bench_stats.median_ratio_ci(list(ours), list(theirs))
     assert ratio == pytest.approx(np.median(ours) / np.median(theirs))
     assert low < ratio < high and low > 1.0  # a 25% gap at this spread is resolved by 10 seeds
-    _, low40, high40 = benchmark.median_ratio_ci(list(rng.normal(25, 3, 40)), list(rng.normal(20, 3, 40)))
+    _, low40, high40 = _bench_stats.median_ratio_ci(list(rng.normal(25, 3, 40)), list(rng.normal(20, 3, 40)))
     assert high40 - low40 < high - low
     # identical samples: ratio 1, and the interval straddles it
     same = [10.0, 12.0, 14.0, 16.0, 18.0]
-    ratio, low, high = benchmark.median_ratio_ci(same, same)
+    ratio, low, high = _bench_stats.median_ratio_ci(same, same)
     assert ratio == 1.0 and low < 1.0 < high
 
 
 def test_median_ratio_ci_with_unsolved_runs():
     inf = float("inf")
-    ratio, low, high = benchmark.median_ratio_ci([10.0, 20.0, inf], [10.0, 10.0, 10.0])
+    ratio, low, high = _bench_stats.median_ratio_ci([10.0, 20.0, inf], [10.0, 10.0, 10.0])
     assert ratio == 2.0 and high == inf and low == 1.0
 
 
 def test_eval_at_takes_the_first_evaluation_at_or_past_the_point():
     history = [[5120, 100.0, 1.0], [10240, 200.0, 2.0], [15104, 480.0, 3.0]]
-    assert benchmark.eval_at(history, 5000) == 100.0
-    assert benchmark.eval_at(history, 10240) == 200.0
-    assert benchmark.eval_at(history, 12000) == 480.0
-    assert benchmark.eval_at(history, 50000) == 480.0  # stopped at the threshold: keeps its last evaluation
-    assert benchmark.eval_at([], 5000) is None
+    assert _bench_stats.eval_at(history, 5000) == 100.0
+    assert _bench_stats.eval_at(history, 10240) == 200.0
+    assert _bench_stats.eval_at(history, 12000) == 480.0
+    assert _bench_stats.eval_at(history, 50000) == 480.0  # stopped at the threshold: keeps its last evaluation
+    assert _bench_stats.eval_at([], 5000) is None
 
 
 def test_default_checkpoints_double_from_eval_freq_within_the_budget(cartpole):

@@ -161,3 +161,54 @@ def test_gae_with_truncation_matches_sb3_across_layouts():
     valid = valid[:, 0].astype(bool)
     np.testing.assert_allclose(advantages[valid, 0], buffer.advantages[:, 0], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(returns[valid, 0], buffer.returns[:, 0], rtol=1e-5, atol=1e-5)
+
+
+def test_reward_normalization_matches_sb3s_vecnormalize():
+    """Our NEXT_STEP wrapper and VecNormalize see the same episodes (one env's end by termination, the
+    other's by truncation, at the same steps so that both sides have seen the same returns at each step):
+    the same scaled rewards on every real step."""
+    import gymnasium as gym
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    from gym_wrappers.return_normalization import NormalizeRewardByReturn
+
+    class Scripted(gym.Env):
+        observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        action_space = gym.spaces.Discrete(2)
+
+        def __init__(self, rewards, truncate):
+            self.rewards, self.truncate = rewards, truncate
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            self.t = 0
+            return np.zeros(1, np.float32), {}
+
+        def step(self, action):
+            reward = self.rewards[self.t]
+            self.t += 1
+            done = self.t == len(self.rewards)
+            return np.zeros(1, np.float32), reward, done and not self.truncate, done and self.truncate, {}
+
+    makers = [lambda: Scripted([1.0, -2.0, 0.5], False), lambda: Scripted([3.0, 1.0, -1.0], True)]
+    theirs = VecNormalize(DummyVecEnv(makers), norm_obs=False, gamma=0.9)
+    theirs.reset()
+    theirs_rewards = [[], []]
+    for _ in range(12):
+        _, rewards, _, _ = theirs.step(np.zeros(2, dtype=int))
+        for e in range(2):
+            theirs_rewards[e].append(float(rewards[e]))
+
+    ours = NormalizeRewardByReturn(gym.vector.SyncVectorEnv(makers), gamma=0.9)
+    ours.reset(seed=0)
+    ours_rewards = [[], []]
+    prev_done = np.zeros(2, dtype=bool)
+    while len(ours_rewards[0]) < 12:  # 12 real steps; the NEXT_STEP reset steps come on top
+        _, rewards, terminated, truncated, _ = ours.step(np.zeros(2, dtype=int))
+        for e in range(2):
+            if not prev_done[e]:
+                ours_rewards[e].append(float(rewards[e]))
+        prev_done = terminated | truncated
+    np.testing.assert_allclose(ours_rewards, theirs_rewards, rtol=1e-5)
+    assert ours.return_rms.count == pytest.approx(theirs.ret_rms.count)
+    np.testing.assert_allclose(ours.return_rms.var, theirs.ret_rms.var, rtol=1e-6)
