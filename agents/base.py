@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -81,9 +82,9 @@ class BaseAgent(pl.LightningModule):
         """Fraction of the training budget spent, in env steps: what the schedules are a function of."""
         return min(1.0, self.env_steps / self.config.max_timesteps)
 
-    def remaining_updates(self) -> int:
-        remaining = max(0, self.config.max_timesteps - self.env_steps)
-        return -(-remaining // self.collector.steps_per_rollout)
+    @property
+    def budget_spent(self) -> bool:
+        return self.env_steps >= self.config.max_timesteps
 
     # -- Lightning plumbing ---------------------------------------------------------------------
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -94,9 +95,15 @@ class BaseAgent(pl.LightningModule):
             kwargs.update(eps=self.config.optimizer_eps, fused=True)
         return cls(self.policy.parameters(), **kwargs)
 
-    def train_dataloader(self) -> range:
-        """One item per update: the agent makes its own data, the loader only counts updates."""
-        return range(self.remaining_updates())
+    def train_dataloader(self) -> Iterator[int]:
+        """One item per update until the budget is spent: the agent makes its own data, the loader only paces it.
+
+        How many updates that takes is not known ahead (a rollout's env steps are its transitions, which
+        the masked reset steps are not), and Lightning fetches an item ahead, so ``training_step`` also
+        stops the trainer at the update that spends the budget.
+        """
+        while not self.budget_spent:
+            yield self.updates
 
     def on_fit_start(self) -> None:
         self._fit_started = time.perf_counter()
@@ -114,11 +121,15 @@ class BaseAgent(pl.LightningModule):
         except StopRequested:  # the partial rollout is dropped; the last complete update stands
             self.trainer.should_stop = True
             return
-        self.env_steps += self.collector.steps_per_rollout
+        # Env steps are transitions, as SB3 and episode lengths count them: the masked reset steps of
+        # NEXT_STEP autoreset (a reset, no action taken) are not, so each episode costs its length.
+        self.env_steps += rollout.n_transitions
         training_batch = self.compute_returns(rollout)
         stats = self.optimize(training_batch)
         self.updates += 1
         self._record_metrics(training_batch, stats)
+        if self.budget_spent:
+            self.trainer.should_stop = True
 
     # -- the algorithm --------------------------------------------------------------------------
     def compute_returns(self, rollout: Rollout) -> TrainingBatch:
@@ -167,11 +178,11 @@ class BaseAgent(pl.LightningModule):
         return lr
 
     def batch_advantages(self, advantages: Tensor) -> Tensor:
-        """Per-minibatch normalization when ``normalize_advantages: batch``."""
+        """Per-minibatch normalization when ``normalize_advantages: batch`` (what SB3's PPO does)."""
         return normalize(advantages) if self.config.normalize_advantages == "batch" else advantages
 
     def rollout_advantages(self, advantages: Tensor) -> Tensor:
-        """Once-per-rollout normalization when ``normalize_advantages: rollout`` (SB3's behaviour)."""
+        """Once-per-rollout normalization when ``normalize_advantages: rollout``."""
         return normalize(advantages) if self.config.normalize_advantages == "rollout" else advantages
 
     # -- metrics --------------------------------------------------------------------------------

@@ -54,8 +54,9 @@ def policy_shift(log_ratio: Tensor, clip_range: float) -> Tensor:
 class PPO(BaseAgent):
     """PPO: GAE advantages, ``n_epochs`` passes of shuffled minibatches over each rollout.
 
-    approx_kl and clip_fraction are averaged over every sample of every minibatch of the update (SB3's
-    numbers), computed once from the saved log-ratios rather than once per gradient step. With
+    approx_kl and clip_fraction are averaged over every sample of every minibatch of the update (SB3
+    averages clip_fraction the same way, approx_kl over the last epoch only), computed once from the saved
+    log-ratios rather than once per gradient step. With
     ``target_kl``, SB3's rule ends the update at the first minibatch whose approx_kl exceeds
     1.5 x target_kl.
     """

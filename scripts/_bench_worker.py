@@ -1,12 +1,13 @@
 """One measured training run, in its own process, for scripts/benchmark.py.
 
-    python scripts/_bench_worker.py SIDE CONFIG_ID SEED MAX_STEPS OUT_JSON
+    python scripts/_bench_worker.py SIDE CONFIG_ID OVERRIDES_JSON OUT_JSON
 
 SIDE is ``ours`` (the project's ``train``), ``sb3`` (stable_baselines3.PPO with the config's
-hyperparameters) or ``reference`` (scripts/reference_ppo.py). Each side imports only what it needs, so the
-peak RSS and start-up time in the row are its own. Every side's wall clock starts just before training
-(after imports and construction), includes evaluations, and stops when training returns; time spent in
-evaluations is accumulated separately so training throughput can be reported without it.
+hyperparameters) or ``reference`` (scripts/reference_ppo.py); OVERRIDES_JSON holds the config overrides
+(seed, max_timesteps, eval_freq). Each side imports only what it needs, so the peak RSS and start-up time in
+the row are its own. Every side's wall clock starts just before training (after imports and construction),
+includes evaluations, and stops when training returns; time spent in evaluations is accumulated separately
+so training throughput can be reported without it.
 """
 
 from __future__ import annotations
@@ -131,6 +132,9 @@ def sb3_ppo_kwargs(config: Config) -> dict[str, Any]:
     for name in ("ent_coef", "vf_coef"):
         if config.schedule(name).kind != "constant":
             raise UserError(f"{config.config_id}: SB3's PPO takes a constant {name}, got {getattr(config, name)!r}")
+    if config.normalize_advantages == "rollout" and config.n_minibatches > 1:
+        raise UserError(f"{config.config_id}: SB3's PPO normalizes advantages per minibatch; with "
+                        f"{config.n_minibatches} minibatches set normalize_advantages: batch to compare")
     activations = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "leaky_relu": nn.LeakyReLU}
     optimizers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
     optimizer_kwargs: dict[str, float] = {"weight_decay": config.weight_decay}
@@ -148,7 +152,7 @@ def sb3_ppo_kwargs(config: Config) -> dict[str, Any]:
         "ent_coef": config.schedule("ent_coef").start,
         "vf_coef": config.schedule("vf_coef").start,
         "max_grad_norm": config.max_grad_norm,
-        # SB3 normalizes per minibatch; ours per rollout or per minibatch: equal with one minibatch.
+        # SB3 normalizes per minibatch, as "batch" does ("rollout" is the same with one minibatch).
         "normalize_advantage": config.normalize_advantages != "off",
         "target_kl": config.target_kl,
         "policy_kwargs": {
@@ -176,10 +180,13 @@ def sb3_vec_env(config: Config, n_envs: int, seed: int, training: bool) -> Any:
 
 
 def run_sb3(config: Config) -> dict[str, Any]:
-    """SB3 PPO with EvalCallback + StopTrainingOnRewardThreshold, the way SB3 users evaluate.
+    """SB3 PPO, evaluated with SB3's own EvalCallback and StopTrainingOnRewardThreshold on our protocol.
 
-    Unlike ours, SB3's EvalCallback runs its episodes one after another on one env, and does not
-    evaluate again at the end of training.
+    SB3's EvalCallback counts vector steps and so evaluates in the middle of a rollout, before that
+    rollout's update; ours evaluates after the first update at or past each multiple of ``eval_freq``, and
+    once more at the end. Here SB3 evaluates at exactly those points (on rollout start, which follows the
+    previous update, and on training end), so both sides are scored at the same env steps with the same
+    number of updates behind them.
     """
     import torch
     from stable_baselines3 import PPO
@@ -191,14 +198,31 @@ def run_sb3(config: Config) -> dict[str, Any]:
         torch.set_num_threads(config.torch_threads)
     clock = EvalClock()
 
-    class TimedEvalCallback(EvalCallback):
+    class AlignedEvalCallback(EvalCallback):
+        def __init__(self, *args: Any, **kwargs: Any):
+            super().__init__(*args, eval_freq=1, **kwargs)  # eval_freq=1: evaluate whenever asked
+            self.next_eval = config.eval_freq
+            self.keep_going = True
+            self.last_eval_steps: int | None = None
+
         def _on_step(self) -> bool:
-            evaluating = self.eval_freq > 0 and self.n_calls % self.eval_freq == 0
+            return self.keep_going  # a stop decided at an evaluation ends the rollout at its first step
+
+        def _on_rollout_start(self) -> None:
+            if self.next_eval and self.num_timesteps >= self.next_eval:
+                self.evaluate_now()
+
+        def _on_training_end(self) -> None:
+            if self.keep_going and self.last_eval_steps != self.num_timesteps:
+                self.evaluate_now()
+
+        def evaluate_now(self) -> None:
             began = time.perf_counter()
-            keep_going = super()._on_step()
-            if evaluating:
-                clock.record(self.num_timesteps, self.last_mean_reward, began)
-            return keep_going
+            self.keep_going = super()._on_step()
+            clock.record(self.num_timesteps, self.last_mean_reward, began)
+            self.last_eval_steps = self.num_timesteps
+            if self.next_eval:
+                self.next_eval = (self.num_timesteps // config.eval_freq + 1) * config.eval_freq
 
     threshold = reward_threshold(config)
     model = PPO("MlpPolicy", sb3_vec_env(config, config.n_envs, config.seed, training=True),
@@ -206,12 +230,10 @@ def run_sb3(config: Config) -> dict[str, Any]:
     stop = None
     if config.early_stop and threshold is not None:
         stop = StopTrainingOnRewardThreshold(threshold, verbose=0)
-    callback = TimedEvalCallback(
+    callback = AlignedEvalCallback(
         sb3_vec_env(config, 1, config.seed + 100_000, training=False),
         callback_on_new_best=stop,
         n_eval_episodes=config.eval_episodes,
-        # SB3 counts callback calls, one per vector step.
-        eval_freq=max(1, config.eval_freq // config.n_envs) if config.eval_freq else 0,
         deterministic=config.eval_deterministic,
         verbose=0,
         warn=False,
@@ -219,19 +241,21 @@ def run_sb3(config: Config) -> dict[str, Any]:
     clock.start()
     model.learn(total_timesteps=config.max_timesteps, callback=callback)
     wall_s = time.perf_counter() - clock.started
-    return make_row("sb3", config, model.num_timesteps, wall_s, clock, threshold)
+    # A stop decided at an evaluation lands one vector step into the next rollout: report the evaluated step.
+    env_steps = model.num_timesteps if callback.keep_going else callback.last_eval_steps
+    return make_row("sb3", config, env_steps, wall_s, clock, threshold)
 
 
 # -- the pure-PyTorch reference -------------------------------------------------------------------------
 def run_reference(config: Config) -> dict[str, Any]:
-    """scripts/reference_ppo.py with the config's seed and step budget."""
+    """scripts/reference_ppo.py with the config's seed, step budget and evaluation frequency."""
     import torch
 
     from reference_ppo import Hyperparams, ReferencePPO
 
     torch.set_num_threads(1)
     clock = EvalClock()
-    agent = ReferencePPO(Hyperparams(seed=config.seed, max_steps=config.max_timesteps))
+    agent = ReferencePPO(Hyperparams(seed=config.seed, max_steps=config.max_timesteps, eval_freq=config.eval_freq))
     clock.start()
     result = agent.train()
     clock.eval_s, clock.history = result["eval_s"], result["eval_history"]
@@ -245,8 +269,8 @@ RUNNERS: dict[str, Callable[[Config], dict[str, Any]]] = {
 
 
 def main(argv: list[str]) -> int:
-    side, config_id, seed, max_steps, out_path = argv
-    config = load_config(*parse_config_id(config_id), {"seed": seed, "max_timesteps": max_steps})
+    side, config_id, overrides, out_path = argv
+    config = load_config(*parse_config_id(config_id), json.loads(overrides))
     row = RUNNERS[side](config)
     Path(out_path).write_text(json.dumps(row) + "\n")
     return 0

@@ -1,14 +1,20 @@
 #!/usr/bin/env python
-"""Benchmark this project's agents: learning speed, and speed against SB3 or a pure-PyTorch reference.
+"""Benchmark this project's agents: learning speed, and sample efficiency and speed against SB3 or a
+pure-PyTorch reference.
 
-    python scripts/benchmark.py CartPole-v1:ppo Acrobot-v1:ppo --seeds 3
-    python scripts/benchmark.py CartPole-v1:ppo --vs sb3 --seeds 3 --json bench.json
-    python scripts/benchmark.py CartPole-v1:ppo --vs reference
+    python scripts/benchmark.py CartPole-v1:ppo Acrobot-v1:ppo --seed-list 100-109
+    python scripts/benchmark.py CartPole-v1:ppo --vs sb3 --seed-list 100-119 --json bench.json
+    python scripts/benchmark.py CartPole-v1:ppo --vs reference --seeds 3
 
 Every run is a fresh child process (scripts/_bench_worker.py) in a temporary folder, so its wall time
-and peak RSS are its own and no run folders are left behind. Seeds are the config's seed + 0..N-1.
-With ``--vs``, runs alternate (ours, theirs, ours, theirs, ...) so that drift in machine load hits
-both sides alike. Medians are over seeds; "to threshold" medians are over the runs that reached it.
+and peak RSS are its own and no run folders are left behind. Seeds are ``--seed-list`` (``100-109``,
+``100,101,105``) or the config's seed + 0..N-1 (``--seeds N``). With ``--vs``, runs alternate (ours,
+theirs, ours, theirs, ...) so that drift in machine load hits both sides alike, both sides are evaluated
+at the same env steps, and a parity table gives the median ratio of steps to threshold with a bootstrap
+confidence interval, and the mean eval reward at fixed env steps (the learning curve).
+
+Medians are over seeds. A run that never reaches the threshold counts as never ("to threshold" is
+infinite), so those medians show "-" when half the runs or more did not solve.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import statistics
+import math
 import subprocess
 import sys
 import tempfile
@@ -27,11 +33,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKER = Path(__file__).resolve().parent / "_bench_worker.py"
 sys.path.insert(0, str(REPO_ROOT))
 
-from _bench_worker import sb3_ppo_kwargs  # noqa: E402  (this folder is on sys.path: no package)
+from _bench_stats import curve, median, median_ratio_ci, to_threshold  # noqa: E402  (this folder is on sys.path)
+from _bench_worker import sb3_ppo_kwargs  # noqa: E402
 from utils.config import Config, load_config, parse_config_id  # noqa: E402  (needs the repo on sys.path)
 from utils.errors import UserError  # noqa: E402
 
 REFERENCE_CONFIG_ID = "CartPole-v1:ppo"  # the only config scripts/reference_ppo.py reproduces
+DEFAULT_SEEDS = 3
+CHECKPOINT_MULTIPLES = (1, 2, 4, 8, 16)  # default learning-curve points, in units of eval_freq
+THRESHOLD_KEYS = ("solved_at_steps", "solve_s")  # "to threshold" metrics: unsolved runs count as infinite
 
 #: (row key, label, decimals) of the per-side medians, in table order
 METRICS: tuple[tuple[str, str, int], ...] = (
@@ -56,7 +66,8 @@ def run_child(side: str, config: Config, seed: int) -> dict[str, Any]:
     """One run in a fresh process whose working directory is a temporary folder; returns its row."""
     with tempfile.TemporaryDirectory(prefix="benchmark-") as tmp:
         out = Path(tmp) / "row.json"
-        command = [sys.executable, str(WORKER), side, config.config_id, str(seed), str(config.max_timesteps), str(out)]
+        overrides = {"seed": seed, "max_timesteps": config.max_timesteps, "eval_freq": config.eval_freq}
+        command = [sys.executable, str(WORKER), side, config.config_id, json.dumps(overrides), str(out)]
         proc = subprocess.run(command, cwd=tmp, capture_output=True, text=True)
         if proc.returncode != 0 or not out.exists():
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
@@ -73,10 +84,17 @@ def describe(row: dict[str, Any]) -> str:
             f"{row['train_sps']:,.0f} train steps/s, {row['peak_rss_mb']:.0f} MB")
 
 
-def make_plan(configs: list[Config], n_seeds: int, vs: str | None) -> list[tuple[str, Config, int]]:
-    """``(side, config, seed)`` in run order: per config and seed, ours then theirs."""
+def make_plan(configs: list[Config], seeds: int | list[int], vs: str | None) -> list[tuple[str, Config, int]]:
+    """``(side, config, seed)`` in run order: per config and seed, ours then theirs.
+
+    ``seeds`` is an explicit list, or a count N meaning each config's seed + 0..N-1.
+    """
     sides = ("ours", vs) if vs else ("ours",)
-    return [(side, config, config.seed + i) for config in configs for i in range(n_seeds) for side in sides]
+
+    def seeds_of(config: Config) -> list[int]:
+        return seeds if isinstance(seeds, list) else [config.seed + i for i in range(seeds)]
+
+    return [(side, config, seed) for config in configs for seed in seeds_of(config) for side in sides]
 
 
 def run_all(plan: list[tuple[str, Config, int]]) -> list[dict[str, Any]]:
@@ -89,18 +107,39 @@ def run_all(plan: list[tuple[str, Config, int]]) -> list[dict[str, Any]]:
 
 
 # -- statistics -------------------------------------------------------------------------------------------
-def median(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return statistics.median(present) if present else None
-
-
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians of one side's runs of one config, and how many of them reached the threshold."""
     first = rows[0]
     summary = {key: first[key] for key in ("side", "config_id", "env_id", "algo_id")}
     summary.update(runs=len(rows), solved=sum(bool(row["solved"]) for row in rows))
-    summary.update({key: median([row[key] for row in rows]) for key, _, _ in METRICS})
+    summary.update({key: median(to_threshold(rows, key) if key in THRESHOLD_KEYS else [row[key] for row in rows])
+                    for key, _, _ in METRICS})
     return summary
+
+
+def default_checkpoints(config: Config) -> list[int]:
+    """eval_freq x 1, 2, 4, 8, 16 within the budget (the budget itself when eval_freq is 0)."""
+    if config.eval_freq <= 0:
+        return [config.max_timesteps]
+    return [config.eval_freq * m for m in CHECKPOINT_MULTIPLES if config.eval_freq * m <= config.max_timesteps]
+
+
+def parity(ours_rows: list[dict[str, Any]], theirs_rows: list[dict[str, Any]],
+           checkpoints: list[int]) -> dict[str, Any]:
+    """Sample efficiency of one config side by side: solved counts, medians of steps to threshold, their
+    ratio with a 95% bootstrap interval, and the learning curves at ``checkpoints``."""
+    ours, theirs = to_threshold(ours_rows, "solved_at_steps"), to_threshold(theirs_rows, "solved_at_steps")
+    ratio, low, high = median_ratio_ci(ours, theirs)
+    return {
+        "config_id": ours_rows[0]["config_id"],
+        "runs": [len(ours_rows), len(theirs_rows)],
+        "solved": [sum(r["solved"] for r in ours_rows), sum(r["solved"] for r in theirs_rows)],
+        "median_steps": [median(ours), median(theirs)],
+        "ratio": None if math.isnan(ratio) else ratio,
+        "ratio_ci95": [None if math.isnan(v) else v for v in (low, high)],
+        "checkpoints": checkpoints,
+        "curves": [curve(ours_rows, checkpoints), curve(theirs_rows, checkpoints)],
+    }
 
 
 def ratios(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, float | None]:
@@ -118,7 +157,9 @@ def group(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, An
 
 # -- output -----------------------------------------------------------------------------------------------
 def fmt(value: float | None, digits: int) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
+    if value is None:
+        return "-"
+    return ("inf" if value > 0 else "-inf") if math.isinf(value) else f"{value:,.{digits}f}"
 
 
 def format_table(headers: list[str], body: list[list[str]]) -> str:
@@ -151,19 +192,45 @@ def comparison_table(ours: dict[str, Any], theirs: dict[str, Any], ratio: dict[s
     return format_table(headers, body)
 
 
-def report(rows: list[dict[str, Any]], vs: str | None) -> tuple[str, dict[str, Any]]:
-    """The printed tables and the JSON document for ``rows``."""
+def parity_table(parities: list[dict[str, Any]], other: str) -> str:
+    """Sample efficiency per config: solved counts, median steps to threshold, median ratio and 95% CI."""
+    headers = ["config", "solved ours", f"solved {other}", "median steps ours", f"median steps {other}",
+               f"ours/{other} [95% CI]"]
+    body = []
+    for p in parities:
+        low, high = p["ratio_ci95"]
+        ratio = "-" if p["ratio"] is None else f"{fmt(p['ratio'], 2)} [{fmt(low, 2)}, {fmt(high, 2)}]"
+        body.append([p["config_id"], f"{p['solved'][0]}/{p['runs'][0]}", f"{p['solved'][1]}/{p['runs'][1]}",
+                     fmt(p["median_steps"][0], 0), fmt(p["median_steps"][1], 0), ratio])
+    return format_table(headers, body)
+
+
+def curve_table(p: dict[str, Any], other: str) -> str:
+    """Mean eval reward of each side at the checkpoints (first evaluation at or past each)."""
+    headers = [f"{p['config_id']}: mean eval reward at", *(f"{c:,}" for c in p["checkpoints"])]
+    body = [[side, *(fmt(v, 1) for v in values)] for side, values in zip(("ours", other), p["curves"])]
+    return format_table(headers, body)
+
+
+def report(rows: list[dict[str, Any]], vs: str | None,
+           checkpoints: dict[str, list[int]] | None = None) -> tuple[str, dict[str, Any]]:
+    """The printed tables and the JSON document for ``rows``; ``checkpoints`` per config id (the
+    learning-curve points of a comparison, by default none)."""
     groups = group(rows)
     summaries = [summarize(group_rows) for group_rows in groups.values()]
     if not vs:
         return learning_table(summaries), {"runs": rows, "summaries": summaries}
     by_key = {(s["config_id"], s["side"]): s for s in summaries}
-    tables, comparisons = [], []
+    tables, comparisons, parities = [], [], []
     for config_id in dict.fromkeys(row["config_id"] for row in rows):
         ours, theirs = by_key[(config_id, "ours")], by_key[(config_id, vs)]
         ratio = ratios(ours, theirs)
         tables.append(comparison_table(ours, theirs, ratio))
-        comparisons.append({"config_id": config_id, "vs": vs, "ratios": ratio})
+        points = (checkpoints or {}).get(config_id, [])
+        parities.append(parity(groups[(config_id, "ours")], groups[(config_id, vs)], points))
+        comparisons.append({"config_id": config_id, "vs": vs, "ratios": ratio, "parity": parities[-1]})
+    tables.append(parity_table(parities, vs))
+    tables.extend(curve_table(p, vs) for p in parities if p["checkpoints"])
     return "\n\n".join(tables), {"runs": rows, "summaries": summaries, "comparisons": comparisons}
 
 
@@ -178,11 +245,45 @@ def positive_int(text: str) -> int:
     return value
 
 
+def seed_list(text: str) -> list[int]:
+    """Seeds from ``100-109`` (inclusive), ``100,101,105`` or a mix (``100-103,107``); each seed once."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        low, dash, high = part.partition("-")
+        try:
+            first, last = (int(low), int(high)) if dash else (int(part), int(part))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected seeds like 100-109 or 100,101,105 (non-negative integers), got {text!r}") from None
+        if first > last:
+            raise argparse.ArgumentTypeError(f"seed range {part!r} runs backwards: write {last}-{first}")
+        seeds.extend(range(first, last + 1))
+    duplicates = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    if duplicates:
+        raise argparse.ArgumentTypeError(f"seed {duplicates[0]} is listed twice in {text!r}")
+    return seeds
+
+
+def step_list(text: str) -> list[int]:
+    """Env-step checkpoints: ``5000,10000,20000`` (``1e4`` accepted)."""
+    return [positive_int(part) for part in text.split(",")]
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("configs", nargs="+", metavar="CONFIG_ID", help="e.g. CartPole-v1:ppo")
-    parser.add_argument("--seeds", type=positive_int, default=3, help="runs per config and side (default 3)")
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=positive_int, metavar="N",
+                       help="runs per config and side, seeds = the config's seed + 0..N-1 (default 3)")
+    seeds.add_argument("--seed-list", type=seed_list, metavar="SEEDS",
+                       help="explicit seeds: 100-109, 100,101,105 or 100-103,107")
     parser.add_argument("--max-steps", type=positive_int, help="env step budget (default: the config's)")
+    parser.add_argument("--eval-freq", type=positive_int, metavar="STEPS",
+                        help="evaluate every STEPS env steps (default: the config's eval_freq)")
+    parser.add_argument("--checkpoints", type=step_list, metavar="STEPS",
+                        help="with --vs: env steps of the learning-curve table, e.g. 5000,10000,20000 "
+                             "(default: eval_freq x 1, 2, 4, 8, 16 within the budget)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write per-run rows and medians here")
     parser.add_argument("--vs", choices=("sb3", "reference"), help="compare with SB3 or scripts/reference_ppo.py")
     return parser.parse_args(argv)
@@ -190,7 +291,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def load_configs(args: argparse.Namespace) -> list[Config]:
     """The configs to run, checked up front so a bad id fails before any run starts."""
-    overrides = {} if args.max_steps is None else {"max_timesteps": args.max_steps}
+    overrides = {key: value for key, value in (("max_timesteps", args.max_steps), ("eval_freq", args.eval_freq))
+                 if value is not None}
     configs = [load_config(*parse_config_id(config_id), overrides) for config_id in args.configs]
     if args.vs == "sb3" and importlib.util.find_spec("stable_baselines3") is None:
         raise UserError("--vs sb3 needs stable-baselines3: pip install -e '.[bench]'")
@@ -210,16 +312,18 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    seeds = args.seed_list or args.seeds or DEFAULT_SEEDS
     try:
-        rows = run_all(make_plan(configs, args.seeds, args.vs))
+        rows = run_all(make_plan(configs, seeds, args.vs))
     except BenchmarkError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    table, document = report(rows, args.vs)
+    checkpoints = {config.config_id: args.checkpoints or default_checkpoints(config) for config in configs}
+    table, document = report(rows, args.vs, checkpoints)
     print(f"\n{table}")
     if args.json:
         max_steps = {config.config_id: config.max_timesteps for config in configs}
-        document = {"vs": args.vs, "seeds": args.seeds, "max_steps": max_steps, **document}
+        document = {"vs": args.vs, "seeds": seeds, "max_steps": max_steps, **document}
         args.json.write_text(json.dumps(document, indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return 0

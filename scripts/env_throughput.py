@@ -66,7 +66,7 @@ def measure(config_id: str, n_envs: int | None, torch_threads: int, rounds: int,
         raw_envs.reset(seed=config.seed + 1)
         raw_envs.action_space.seed(config.seed)
         actions = [raw_envs.action_space.sample() for _ in range(config.n_steps * rollouts)]
-        steps = collector.steps_per_rollout * rollouts
+        steps = config.n_envs * config.n_steps * rollouts
         collector.collect()  # warm-up: first calls pay for allocation and kernel selection
         for action in actions[: config.n_steps]:
             raw_envs.step(action)

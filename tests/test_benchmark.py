@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
+import _bench_stats  # noqa: E402
 import benchmark  # noqa: E402
 from _bench_worker import EvalClock, make_row, sb3_ppo_kwargs  # noqa: E402
 from reference_ppo import Hyperparams  # noqa: E402
@@ -104,14 +107,17 @@ def test_make_row_finds_the_first_eval_at_threshold(cartpole):
     assert (unsolved["solved"], unsolved["solved_at_steps"], unsolved["solve_s"]) == (False, None, None)
 
 
-def test_summarize_takes_medians_over_solved_runs():
+def test_summarize_counts_unsolved_runs_as_never_reaching_the_threshold():
     rows = [fake_row("ours", 42, 20000, 4000.0), fake_row("ours", 43, None, 5000.0),
             fake_row("ours", 44, 30000, 6000.0)]
     summary = benchmark.summarize(rows)
     assert (summary["runs"], summary["solved"]) == (3, 2)
     assert summary["train_sps"] == 5000.0
-    assert summary["solved_at_steps"] == 25000.0  # median of the two solved runs
-    assert summary["solve_s"] == pytest.approx(5.0)
+    assert summary["solved_at_steps"] == 30000.0  # median of 20,000, 30,000 and never
+    assert summary["solve_s"] == pytest.approx(6.0)
+    # half the runs unsolved: the median is "never", shown as missing
+    half = benchmark.summarize(rows[:2])
+    assert half["solved_at_steps"] is None and half["solve_s"] is None
 
 
 def test_ratios_are_ours_over_theirs_and_none_when_missing():
@@ -124,28 +130,99 @@ def test_ratios_are_ours_over_theirs_and_none_when_missing():
 
 
 def test_comparison_report_tables_and_json():
-    rows = [fake_row("ours", 42, 20000, 6000.0), fake_row("sb3", 42, 25000, 2000.0),
-            fake_row("ours", 43, 30000, 4000.0), fake_row("sb3", 43, None, 3000.0)]
-    table, document = benchmark.report(rows, "sb3")
+    history = [[5000, 100.0, 1.0], [10000, 300.0, 2.0]]
+    rows = [fake_row("ours", 42, 20000, 6000.0, eval_history=history),
+            fake_row("sb3", 42, 25000, 2000.0, eval_history=history),
+            fake_row("ours", 43, 30000, 4000.0, eval_history=history),
+            fake_row("sb3", 43, 15000, 3000.0, eval_history=[[5000, 200.0, 1.0]])]
+    table, document = benchmark.report(rows, "sb3", {"CartPole-v1:ppo": [5000, 10000]})
     lines = table.splitlines()
     assert lines[0].split()[-3:] == ["ours", "sb3", "ours/sb3"]
-    assert next(line for line in lines if line.startswith("solved")).split()[1:] == ["2/2", "1/2"]
+    assert next(line for line in lines if line.startswith("solved")).split()[1:] == ["2/2", "2/2"]
     assert next(line for line in lines if line.startswith("train env steps/s")).split()[-3:] == [
         "5,000", "2,500", "2.00"]
-    assert document["comparisons"][0]["ratios"]["solved_at_steps"] == pytest.approx(25000 / 25000)
+    comparison = document["comparisons"][0]
+    assert comparison["ratios"]["solved_at_steps"] == pytest.approx(25000 / 20000)
+    parity = comparison["parity"]
+    assert parity["solved"] == [2, 2] and parity["median_steps"] == [25000, 20000]
+    assert parity["ratio"] == pytest.approx(1.25)
+    assert parity["curves"] == [[100.0, 300.0], [150.0, 250.0]]  # sb3 seed 43 stopped: keeps its last eval
+    parity_line = lines[next(i for i, line in enumerate(lines) if line.startswith("config ")) + 2]
+    assert parity_line.split()[1:6] == ["2/2", "2/2", "25,000", "20,000", "1.25"]
+    curve_lines = lines[-2:]
+    assert curve_lines[0].split() == ["ours", "100.0", "300.0"]
+    assert curve_lines[1].split() == ["sb3", "150.0", "250.0"]
     assert len(document["runs"]) == 4 and len(document["summaries"]) == 2
 
 
 def test_learning_report_has_one_row_per_config():
-    rows = [fake_row("ours", 42, 20000, 6000.0), fake_row("ours", 43, None, 4000.0)]
+    rows = [fake_row("ours", 42, 20000, 6000.0), fake_row("ours", 43, 30000, 4000.0),
+            fake_row("ours", 44, None, 4000.0)]
     table, document = benchmark.report(rows, None)
-    assert table.splitlines()[2].split()[:4] == ["CartPole-v1", "ppo", "1/2", "20,000"]
+    assert table.splitlines()[2].split()[:4] == ["CartPole-v1", "ppo", "2/3", "30,000"]
     assert "comparisons" not in document
 
 
 def test_plan_alternates_sides_per_seed(cartpole):
     plan = benchmark.make_plan([cartpole], 2, "sb3")
     assert [(side, seed) for side, _, seed in plan] == [("ours", 42), ("sb3", 42), ("ours", 43), ("sb3", 43)]
+    plan = benchmark.make_plan([cartpole], [100, 105], None)
+    assert [(side, seed) for side, _, seed in plan] == [("ours", 100), ("ours", 105)]
+
+
+def test_median_ratio_ci_brackets_the_ratio_and_narrows_with_more_seeds():
+    rng = np.random.default_rng(0)
+    ours, theirs = rng.normal(25, 3, 10), rng.normal(20, 3, 10)
+    ratio, low, high = _bench_stats.median_ratio_ci(list(ours), list(theirs))
+    assert ratio == pytest.approx(np.median(ours) / np.median(theirs))
+    assert low < ratio < high and low > 1.0  # a 25% gap at this spread is resolved by 10 seeds
+    _, low40, high40 = _bench_stats.median_ratio_ci(list(rng.normal(25, 3, 40)), list(rng.normal(20, 3, 40)))
+    assert high40 - low40 < high - low
+    # identical samples: ratio 1, and the interval straddles it
+    same = [10.0, 12.0, 14.0, 16.0, 18.0]
+    ratio, low, high = _bench_stats.median_ratio_ci(same, same)
+    assert ratio == 1.0 and low < 1.0 < high
+
+
+def test_median_ratio_ci_with_unsolved_runs():
+    inf = float("inf")
+    ratio, low, high = _bench_stats.median_ratio_ci([10.0, 20.0, inf], [10.0, 10.0, 10.0])
+    assert ratio == 2.0 and high == inf and low == 1.0
+
+
+def test_eval_at_takes_the_first_evaluation_at_or_past_the_point():
+    history = [[5120, 100.0, 1.0], [10240, 200.0, 2.0], [15104, 480.0, 3.0]]
+    assert _bench_stats.eval_at(history, 5000) == 100.0
+    assert _bench_stats.eval_at(history, 10240) == 200.0
+    assert _bench_stats.eval_at(history, 12000) == 480.0
+    assert _bench_stats.eval_at(history, 50000) == 480.0  # stopped at the threshold: keeps its last evaluation
+    assert _bench_stats.eval_at([], 5000) is None
+
+
+def test_default_checkpoints_double_from_eval_freq_within_the_budget(cartpole):
+    assert benchmark.default_checkpoints(cartpole) == [5000, 10000, 20000, 40000, 80000]
+    short = load_config("CartPole-v1", "ppo", {"max_timesteps": 12000})
+    assert benchmark.default_checkpoints(short) == [5000, 10000]
+
+
+@pytest.mark.parametrize(
+    "text, seeds",
+    [("100-109", list(range(100, 110))), ("100,101,105", [100, 101, 105]), ("7", [7]),
+     ("100-102, 107", [100, 101, 102, 107]), ("5-5", [5])],
+)
+def test_seed_list_parsing(text, seeds):
+    assert benchmark.seed_list(text) == seeds
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("109-100", "runs backwards"), ("a-b", "expected seeds"), ("", "expected seeds"), ("100,", "expected seeds"),
+     ("-5", "expected seeds"), ("100-", "expected seeds"), ("1.5", "expected seeds"),
+     ("100-102,101", "listed twice")],
+)
+def test_seed_list_rejects_bad_values(text, message):
+    with pytest.raises(argparse.ArgumentTypeError, match=message):
+        benchmark.seed_list(text)
 
 
 # -- command line -----------------------------------------------------------------------------------------
@@ -164,21 +241,31 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("argv", [["CartPole-v1:ppo", "--seeds", "0"], ["CartPole-v1:ppo", "--vs", "cleanrl"], []])
-def test_bad_arguments_exit_2(argv):
+@pytest.mark.parametrize("argv", [
+    ["CartPole-v1:ppo", "--seeds", "0"], ["CartPole-v1:ppo", "--vs", "cleanrl"], [],
+    ["CartPole-v1:ppo", "--seed-list", "109-100"], ["CartPole-v1:ppo", "--seed-list", ""],
+    ["CartPole-v1:ppo", "--seed-list", "a-b"], ["CartPole-v1:ppo", "--seeds", "3", "--seed-list", "1-3"],
+    ["CartPole-v1:ppo", "--eval-freq", "0"], ["CartPole-v1:ppo", "--checkpoints", "5000,x"],
+])
+def test_bad_arguments_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         benchmark.main(argv)
     assert exc.value.code == 2
+    assert "error:" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_end_to_end_against_sb3(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "bench.json"
-    assert benchmark.main(["CartPole-v1:ppo", "--vs", "sb3", "--seeds", "1", "--max-steps", "5120",
-                           "--json", str(out)]) == 0
+    assert benchmark.main(["CartPole-v1:ppo", "--vs", "sb3", "--seed-list", "7", "--max-steps", "5120",
+                           "--eval-freq", "2048", "--json", str(out)]) == 0
     document = json.loads(out.read_text())
-    assert [row["side"] for row in document["runs"]] == ["ours", "sb3"]
-    assert all(row["eval_history"] and row["env_steps"] >= 5000 for row in document["runs"])
-    assert "ours/sb3" in capsys.readouterr().out
+    assert [(row["side"], row["seed"]) for row in document["runs"]] == [("ours", 7), ("sb3", 7)]
+    assert document["seeds"] == [7]
+    ours, sb3 = document["runs"]
+    # SB3 is evaluated where we are: after the first update at or past each 2,048 steps, and at the end
+    assert [s for s, *_ in sb3["eval_history"]] == [2048, 4096, 5120]
+    assert len(ours["eval_history"]) == 3 and ours["eval_history"][-1][0] == ours["env_steps"] >= 5120
+    assert "ours/sb3 [95% CI]" in capsys.readouterr().out
     assert list(tmp_path.iterdir()) == [out]  # the runs went to temporary folders

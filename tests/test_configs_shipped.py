@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -16,6 +18,7 @@ from utils.returns import compute_gae
 from utils.rollouts import RolloutCollector
 
 CONFIG_IDS = list_config_ids()
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config" / "environments"
 SMALL = {"n_envs": 2, "n_steps": 4, "batch_size": 1.0}  # keep the rollout tiny; batch = the whole rollout
 
 
@@ -89,19 +92,45 @@ def test_shipped_config_builds_envs_and_policy_and_collects_a_rollout(config_id)
         eval_envs.close()
 
 
-def test_cartpole_ppo_has_the_rl_zoo_hyperparameters():
-    # rl-baselines3-zoo, hyperparams/ppo.yml, CartPole-v1
+# rl-baselines3-zoo, hyperparams/ppo.yml, on top of SB3's PPO defaults ("normalize: true" is VecNormalize of
+# observations and rewards; SB3 normalizes advantages per minibatch and uses a 64-64 tanh actor and critic).
+SB3_PPO_DEFAULTS = {
+    "policy_lr": 3e-4, "n_steps": 2048, "batch_size": 64, "n_epochs": 10, "gamma": 0.99, "gae_lambda": 0.95,
+    "clip_range": 0.2, "clip_range_vf": None, "normalize_advantages": "batch", "ent_coef": 0.0, "vf_coef": 0.5,
+    "max_grad_norm": 0.5, "target_kl": None, "hidden_dims": (64, 64), "activation": "tanh",
+    "optimizer_eps": 1e-5, "weight_decay": 0.0, "normalize_obs": False, "normalize_reward": False,
+}
+RL_ZOO = {
+    "CartPole-v1:ppo": {"n_envs": 8, "max_timesteps": 100_000, "n_steps": 32, "batch_size": 256,
+                        "gae_lambda": 0.8, "gamma": 0.98, "n_epochs": 20, "ent_coef": 0.0,
+                        "policy_lr": "lin_0.001", "clip_range": "lin_0.2"},
+    "Acrobot-v1:ppo": {"normalize_obs": True, "normalize_reward": True, "n_envs": 16, "max_timesteps": 1_000_000,
+                       "n_steps": 256, "gae_lambda": 0.94, "gamma": 0.99, "n_epochs": 4, "ent_coef": 0.0},
+    "LunarLander-v3:ppo": {"n_envs": 16, "max_timesteps": 1_000_000, "n_steps": 1024, "batch_size": 64,
+                           "gae_lambda": 0.98, "gamma": 0.999, "n_epochs": 4, "ent_coef": 0.01},
+}
+
+
+def _says_rl_zoo(config_id: str) -> bool:
+    name, _ = parse_config_id(config_id)
+    return "rl-zoo3" in (CONFIG_DIR / f"{name}.yaml").read_text()
+
+
+def test_every_config_that_cites_rl_zoo_is_checked_against_it():
+    assert {cid for cid in CONFIG_IDS if _says_rl_zoo(cid) and cid.endswith(":ppo")} == set(RL_ZOO)
+
+
+@pytest.mark.parametrize("config_id", sorted(RL_ZOO))
+def test_rl_zoo_configs_mean_what_the_zoo_means(config_id):
+    config = load_config(*parse_config_id(config_id))
+    expected = {**SB3_PPO_DEFAULTS, **RL_ZOO[config_id]}
+    assert {key: getattr(config, key) for key in expected} == expected
+    assert config.optimizer in ("adam", "adamw") and config.weight_decay == 0.0  # AdamW without decay is Adam
+    assert config.policy == "mlp" and not config.env_wrappers and config.frame_stack == 1
+
+
+def test_cartpole_ppo_schedules_decay_linearly_to_zero():
     config = load_config("CartPole-v1", "ppo")
-    assert config.n_envs == 8
-    assert config.n_steps == 32
-    assert config.batch_size == 256
-    assert config.n_epochs == 20
-    assert config.gamma == 0.98
-    assert config.gae_lambda == 0.8
-    assert config.ent_coef == 0.0
-    assert config.policy_lr == "lin_0.001"
-    assert config.clip_range == "lin_0.2"
-    assert config.max_timesteps == 100_000
     # the schedules decay linearly from those values to 0 over training
     assert config.schedule("policy_lr")(0.0) == pytest.approx(0.001)
     assert config.schedule("policy_lr")(0.5) == pytest.approx(0.0005)

@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from agents.ppo import policy_shift, ppo_loss
@@ -73,3 +74,58 @@ def test_reinforce_loss_with_and_without_baseline():
     # value_loss = mean(1, 4) = 2.5; loss = 0.45 + 0.5 * 2.5 = 1.7
     assert math.isclose(terms[1].item(), 2.5, rel_tol=1e-6)
     assert math.isclose(loss.item(), 1.7, rel_tol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Advantage normalization inside PPO's update
+
+
+def _captured_minibatch_advantages(mode: str, monkeypatch) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Run one PPO update (2 epochs x 2 minibatches of 64) and return the advantages ppo_loss saw."""
+    from types import SimpleNamespace
+
+    import agents.ppo
+    from agents.ppo import PPO
+    from utils.config import load_config
+    from utils.rollouts import TrainingBatch
+
+    config = load_config("CartPole-v1", "ppo", {"n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 2,
+                                                "normalize_advantages": mode})
+    agent = PPO(config)
+    optimizer = torch.optim.Adam(agent.policy.parameters(), lr=1e-4)
+    agent.optimizers = lambda: SimpleNamespace(optimizer=optimizer)  # no Trainer needed for one update
+    seen: list[torch.Tensor] = []
+    real_loss = agents.ppo.ppo_loss
+
+    def spy(log_probs, old_log_probs, advantages, *rest):
+        seen.append(advantages.detach().clone())
+        return real_loss(log_probs, old_log_probs, advantages, *rest)
+
+    monkeypatch.setattr(agents.ppo, "ppo_loss", spy)
+    gen = torch.Generator().manual_seed(0)
+    n = 128
+    advantages = 5.0 + 3.0 * torch.randn(n, generator=gen)
+    batch = TrainingBatch(obs=torch.randn(n, 4, generator=gen), actions=torch.randint(0, 2, (n,), generator=gen),
+                          old_log_probs=torch.full((n,), -0.69), old_values=torch.zeros(n),
+                          advantages=advantages, returns=torch.zeros(n))
+    agent.optimize(batch)
+    return advantages, seen
+
+
+def test_batch_mode_normalizes_each_minibatch_to_mean_0_std_1(monkeypatch):
+    advantages, seen = _captured_minibatch_advantages("batch", monkeypatch)
+    assert len(seen) == 4 and all(len(mb) == 64 for mb in seen)
+    for mb in seen:
+        assert abs(mb.mean().item()) < 1e-5 and abs(mb.std().item() - 1.0) < 1e-4
+    # not one standardization of the whole batch: that would leave each minibatch's mean off 0
+    whole = (advantages - advantages.mean()) / advantages.std()
+    assert not any(torch.isclose(whole, value).any() for value in seen[0][:5])
+
+
+@pytest.mark.parametrize("mode", ["rollout", "off"])
+def test_rollout_and_off_modes_leave_minibatch_advantages_as_given(mode, monkeypatch):
+    # "rollout" normalized them once when the batch was built (compute_returns); the update does not again
+    advantages, seen = _captured_minibatch_advantages(mode, monkeypatch)
+    assert len(seen) == 4
+    epoch = torch.cat(seen[:2]).sort().values
+    torch.testing.assert_close(epoch, advantages.sort().values)

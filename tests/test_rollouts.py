@@ -133,6 +133,8 @@ def test_rollout_keeps_uint8_observations_and_follows_next_step_layout():
     assert (rollout.obs[:, :, 1] == 200).all() and (rollout.obs[:, :, 2] == 255).all()
     np.testing.assert_array_equal(rollout.valid[:, 0].numpy(), [1, 1, 1, 0, 1, 1, 1, 0])
     np.testing.assert_array_equal(rollout.rewards[:, 0].numpy(), [1, 2, 3, 0, 1, 2, 3, 0])
+    # env steps are transitions: 2 envs x 2 episodes x 3 steps, the 4 reset steps not counted
+    assert rollout.n_transitions == 12 == sum(collector.episode_lengths)
     np.testing.assert_array_equal(rollout.terminated[:, 0].numpy(), [0, 0, 1, 0, 0, 0, 1, 0])
     assert list(collector.episode_returns) == [6.0] * 4 and list(collector.episode_lengths) == [3] * 4
     # flat(): time and env merged, masked steps dropped
@@ -151,7 +153,6 @@ def test_rollout_log_probs_and_values_match_the_policy():
     torch.testing.assert_close(log_probs.detach(), rollout.log_probs.flatten(), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(values.detach(), rollout.values.flatten(), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(rollout.last_values, policy(collector._obs)[1].detach())
-    assert collector.steps_per_rollout == 40
     envs.close()
 
 

@@ -61,6 +61,29 @@ def train_cartpole_ppo(extra=()) -> int:
     return train.main(["CartPole-v1:ppo", "--max-steps", "2048", "-q", "--eval_freq", "1024", *extra])
 
 
+def logged_steps(run: Path) -> list[int]:
+    return [int(float(row["env_steps"])) for row in metrics_rows(run)]
+
+
+def eval_points(steps: list[int], eval_freq: int) -> list[int]:
+    """Where evaluations fall given the env steps after each update: the first update at or past each
+    multiple of eval_freq, and the last update."""
+    points, next_eval = [], eval_freq
+    for step in steps:
+        if step >= next_eval:
+            points.append(step)
+            next_eval = (step // eval_freq + 1) * eval_freq
+    return points if points and points[-1] == steps[-1] else [*points, steps[-1]]
+
+
+def assert_stopped_at_budget(steps: list[int], budget: int, rollout: int) -> None:
+    """One logged row per update, each adding at most a rollout's worth of env steps (the masked reset
+    steps are not env steps), and training stopped at the first update that reached the budget."""
+    increments = np.diff([0, *steps])
+    assert (increments > 0).all() and (increments <= rollout).all()
+    assert steps[-2] < budget <= steps[-1]
+
+
 # --------------------------------------------------------------------------------------------------------
 # A short PPO run and what it leaves behind
 
@@ -84,7 +107,7 @@ def test_short_ppo_run_writes_a_complete_run_folder(workdir):
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert (run / "videos").is_dir()
 
-    # metrics CSV: one row per update (8 updates of 8 envs x 32 steps), env_steps and train/* columns
+    # metrics CSV: one row per update (rollouts of 8 envs x 32 steps), env_steps and train/* columns
     csvs = list((run / "logs").glob("*.csv"))
     assert csvs, "no metrics CSV in logs/"
     rows = metrics_rows(run)
@@ -92,8 +115,10 @@ def test_short_ppo_run_writes_a_complete_run_folder(workdir):
     assert "env_steps" in columns
     for name in ("train/policy_loss", "train/value_loss", "train/entropy", "train/approx_kl", "train/lr"):
         assert name in columns
-    steps = [int(float(row["env_steps"])) for row in rows]
-    assert steps == sorted(set(steps)) and steps[0] == 256 and steps[-1] == 2048
+    steps = logged_steps(run)
+    assert_stopped_at_budget(steps, 2048, 256)
+    # a random CartPole policy ends an episode every ~20 steps: each one's reset step is not an env step
+    assert steps[0] < 256
     entropies = [float(row["train/entropy"]) for row in rows]
     assert all(0 < e <= np.log(2) + 1e-6 for e in entropies)  # two actions: entropy in (0, ln 2]
     # policy_lr lin_0.001 decays with progress
@@ -101,8 +126,9 @@ def test_short_ppo_run_writes_a_complete_run_folder(workdir):
     assert lrs == sorted(lrs, reverse=True) and lrs[0] < 0.001
     # evaluation rows carry their wall time; other rows leave it empty
     durations = {int(float(row["env_steps"])): row["eval/duration_s"] for row in rows}
-    assert {step for step, value in durations.items() if value} == {1024, 2048}
-    assert all(0 < float(durations[step]) < 600 for step in (1024, 2048))
+    eval_steps = [step for step, _ in read_json(run / "results.json")["eval_history"]]
+    assert {step for step, value in durations.items() if value} == set(eval_steps) and len(eval_steps) == 2
+    assert all(0 < float(durations[step]) < 600 for step in eval_steps)
 
     # results.json
     results = read_json(run / "results.json")
@@ -111,12 +137,12 @@ def test_short_ppo_run_writes_a_complete_run_folder(workdir):
     assert results["seed"] == 42
     assert results["run_id"] == run.name
     assert results["status"] == "completed"
-    assert results["total_timesteps"] == 2048
+    assert results["total_timesteps"] == steps[-1]
     assert results["wall_time_s"] > 0
     assert results["solved_at_timestep"] is None
     assert results["reward_threshold"] == 475.0
     history = results["eval_history"]
-    assert [step for step, _ in history] == [1024, 2048]
+    assert [step for step, _ in history] == eval_points(steps, 1024)
     assert results["final_eval_reward"] == history[-1][1]
     assert results["best_eval_reward"] == max(reward for _, reward in history)
     assert 8 <= results["best_eval_reward"] <= 500  # CartPole episodes last 8..500 steps
@@ -128,9 +154,11 @@ def test_checkpoints_load_without_lightning_and_hold_everything_to_resume(workdi
     last = load_ckpt(run / "checkpoints" / "last.ckpt")
     for key in ("policy", "optimizer", "normalization", "counters", "rng", "config"):
         assert key in last, key
-    assert last["counters"]["env_steps"] == 2048
-    assert last["counters"]["updates"] == 8
-    assert last["counters"]["grad_steps"] == 8 * 20  # n_epochs 20, one 256-sample minibatch per rollout
+    steps = logged_steps(run)
+    assert last["counters"]["env_steps"] == steps[-1] == read_json(run / "results.json")["total_timesteps"]
+    assert last["counters"]["updates"] == len(steps)
+    # n_epochs 20, one minibatch per rollout (its <= 256 transitions fit one batch of 256)
+    assert last["counters"]["grad_steps"] == len(steps) * 20
     assert last["counters"]["episodes"] > 0
     assert last["config"] == read_json(run / "config.json")
     assert last["optimizer"]["state"] and last["optimizer"]["param_groups"]
@@ -179,10 +207,12 @@ def test_short_reinforce_run(workdir, overrides):
     run = only_run(workdir)
     assert read_json(run / "results.json") == json.loads(json.dumps(results))  # (tuples become lists)
     assert results["algo_id"] == "reinforce" and results["status"] == "completed"
-    assert results["total_timesteps"] == 8192  # 4 rollouts of 8 envs x 256 steps
-    assert [step for step, _ in results["eval_history"]] == [4096, 8192]
+    steps = logged_steps(run)
+    assert_stopped_at_budget(steps, 8192, 2048)  # rollouts of 8 envs x 256 steps
+    assert results["total_timesteps"] == steps[-1]
+    assert [step for step, _ in results["eval_history"]] == eval_points(steps, 4096)
     last = load_ckpt(run / "checkpoints" / "last.ckpt")
-    assert last["counters"]["env_steps"] == 8192 and last["counters"]["updates"] == 4
+    assert last["counters"]["env_steps"] == steps[-1] and last["counters"]["updates"] == len(steps)
     assert last["config"]["returns_type"] == config.returns_type
     rows = metrics_rows(run)
     assert all(np.isfinite(float(row["train/policy_loss"])) for row in rows)
@@ -205,23 +235,27 @@ def test_resume_continues_the_step_counter_in_the_same_run_folder(workdir):
     assert only_run(workdir) == run  # no new run folder
     results = read_json(run / "results.json")
     assert results["run_id"] == run.name
-    assert results["total_timesteps"] == 4096
-    # the evaluation record continues: eval_freq 1024 comes from the saved config
-    assert [step for step, _ in results["eval_history"]] == [1024, 2048, 3072, 4096]
+    # the metrics CSV continues where it stopped
+    steps = logged_steps(run)
+    first_end = first_last["counters"]["env_steps"]
+    assert first_end in steps and steps.index(first_end) == first_last["counters"]["updates"] - 1
+    assert_stopped_at_budget(steps, 4096, 256)
+    assert results["total_timesteps"] == steps[-1]
+    # the evaluation record continues (eval_freq 1024 comes from the saved config): the first run's final
+    # evaluation, then the resumed run's on the same rule
+    first_evals = eval_points(steps[: steps.index(first_end) + 1], 1024)
+    resumed_evals = [s for s in eval_points(steps, 1024) if s > first_end]
+    assert [step for step, _ in results["eval_history"]] == first_evals + resumed_evals
     assert results["best_eval_reward"] == max(r for _, r in results["eval_history"])
     assert read_json(run / "config.json")["max_timesteps"] == 4096
 
     last = load_ckpt(run / "checkpoints" / "last.ckpt")
-    assert last["counters"]["env_steps"] == 4096
-    assert last["counters"]["updates"] == 16
-    assert last["counters"]["grad_steps"] == 16 * 20
+    assert last["counters"]["env_steps"] == steps[-1]
+    assert last["counters"]["updates"] == len(steps)
+    assert last["counters"]["grad_steps"] == len(steps) * 20
     assert last["counters"]["episodes"] > first_last["counters"]["episodes"]
     # training went on from the saved weights (they changed)
     assert any(not torch.equal(last["policy"][k], first_last["policy"][k]) for k in last["policy"])
-
-    # the metrics CSV continues where it stopped
-    steps = [int(float(row["env_steps"])) for row in metrics_rows(run)]
-    assert steps == sorted(set(steps)) and 2048 in steps and steps[-1] == 4096
 
 
 def test_resume_a_missing_run_is_a_clean_error(workdir, capsys):
@@ -311,7 +345,7 @@ def test_ctrl_c_saves_last_checkpoint_and_results_and_exits_130(tmp_path):
     assert 0 < results["total_timesteps"] < 1_000_000
     last = load_ckpt(run / "checkpoints" / "last.ckpt")
     assert last["counters"]["env_steps"] == results["total_timesteps"]
-    assert last["counters"]["env_steps"] % 256 == 0  # stopped at an update boundary
+    assert last["counters"]["env_steps"] in logged_steps(run)  # stopped at an update boundary
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -90,12 +90,12 @@ def test_best_video_is_the_same_file(tmp_path):
 def test_training_records_every_evaluation_and_the_best(workdir):
     assert train.main([*PENDULUM, "--max-steps", "1536", "--eval_freq", "512", "--video_freq", "every_eval"]) == 0
     run = latest_run(workdir)
-    steps = [512, 1024, 1536]
+    history = json.loads((run / "results.json").read_text())["eval_history"]
+    steps = [s for s, _ in history]  # the first update at or past each multiple of 512, and the end
+    assert len(steps) == 3 and [s // 512 for s in steps] == [1, 2, 3]
     assert videos(run) == ["best.mp4"] + [step_video_name(s) for s in steps]
     for name in videos(run):
         assert frame_count(run / "videos" / name) == EPISODE + 1
-    history = json.loads((run / "results.json").read_text())["eval_history"]
-    assert [s for s, _ in history] == steps
     best_step = next(s for s, r in history if r == max(r for _, r in history))  # the first of equal ones
     assert (run / "videos" / "best.mp4").read_bytes() == (run / "videos" / step_video_name(best_step)).read_bytes()
 
@@ -109,16 +109,20 @@ def test_default_records_new_bests_and_the_end(workdir):
         if reward > best_so_far:
             best_so_far = reward
             expected.add(step)
-    expected.add(1536)  # the end
+    expected.add(history[-1][0])  # the end
     assert videos(run) == ["best.mp4"] + sorted(step_video_name(s) for s in expected)
 
 
 def test_every_n_env_steps(workdir):
     assert train.main([*PENDULUM, "--max-steps", "2048", "--eval_freq", "0", "--video_freq", "1024"]) == 0
     run = latest_run(workdir)
-    # 1024 and 2048 by the schedule; the only evaluation (at the end) is also the first best
-    assert videos(run) == ["best.mp4", step_video_name(1024), step_video_name(2048)]
-    assert frame_count(run / "videos" / step_video_name(1024)) == EPISODE + 1
+    # the first update past 1024 by the schedule, and the end, whose evaluation (the only one) is the first best
+    end = json.loads((run / "results.json").read_text())["total_timesteps"]
+    names = videos(run)
+    assert names[0] == "best.mp4" and names[-1] == step_video_name(end) and len(names) == 3
+    scheduled = int(names[1].removeprefix("step_").removesuffix(".mp4"))
+    assert 1024 <= scheduled < 2048 <= end
+    assert frame_count(run / "videos" / names[1]) == EPISODE + 1
 
 
 def test_off_records_nothing(workdir):

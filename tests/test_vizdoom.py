@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import json
 import glob
 import shutil
 import tempfile
@@ -224,7 +225,7 @@ def test_train_then_play_leave_only_the_run_folder(workdir, capsys):
     assert code == 0
     run = next(p for p in (workdir / "runs").iterdir() if not p.is_symlink())
     results = (run / "results.json").read_text()
-    assert '"total_timesteps": 256' in results and '"reward_threshold": 80.0' in results
+    assert json.loads(results)["total_timesteps"] >= 256 and '"reward_threshold": 80.0' in results
     assert (run / "checkpoints" / "last.ckpt").is_file()
     capsys.readouterr()
     assert play.main(["--run-id", "@latest-run", "--episodes", "1", "--seed", "0"]) == 0

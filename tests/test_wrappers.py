@@ -20,7 +20,16 @@ from gym_wrappers import (
     PixelObservationWrapper,
     ResizeObservation,
 )
-from gym_wrappers import bandit, discrete_encoder, pixel_observation, preprocessing, registry, reward_shapers
+from gym_wrappers import (
+    bandit,
+    discrete_encoder,
+    pixel_observation,
+    preprocessing,
+    registry,
+    return_normalization,
+    reward_shapers,
+)
+from gym_wrappers.return_normalization import NormalizeRewardByReturn
 from utils.errors import ConfigError
 
 WRAPPER_IDS = [
@@ -293,8 +302,66 @@ def test_check_env_passes_and_spec_recreates_the_wrapper(name: str) -> None:
     assert recreated.spec.additional_wrappers == env.spec.additional_wrappers
 
 
-@pytest.mark.parametrize("module", [registry, reward_shapers, discrete_encoder, pixel_observation, preprocessing, bandit])
+@pytest.mark.parametrize(
+    "module", [registry, reward_shapers, discrete_encoder, pixel_observation, preprocessing, bandit, return_normalization]
+)
 def test_docstring_examples_run(module: object) -> None:
     result = doctest.testmod(module, extraglobs={"gym_wrappers": gym_wrappers})
     assert result.attempted > 0
     assert result.failed == 0
+
+
+# ---- reward normalization by the return's spread -----------------------------------------------------------
+
+
+class ScriptedEnv(gym.Env):
+    """Rewards from a script; the episode ends after ``length`` steps, by termination or by truncation."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, rewards: list[float], truncate: bool) -> None:
+        self.rewards, self.truncate = rewards, truncate
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        reward = self.rewards[self.t]
+        self.t += 1
+        done = self.t == len(self.rewards)
+        return np.zeros(1, np.float32), reward, done and not self.truncate, done and self.truncate, {}
+
+
+def test_normalize_reward_by_return_restarts_the_return_after_any_episode_end() -> None:
+    gamma = 0.5
+    for truncate in (False, True):
+        envs = NormalizeRewardByReturn(gym.vector.SyncVectorEnv([lambda: ScriptedEnv([1.0, 2.0], truncate)]), gamma)
+        envs.reset(seed=0)
+        seen = []
+        rms = envs.return_rms
+        for _ in range(6):  # two episodes of 2 steps, each followed by the NEXT_STEP reset step
+            count = rms.count
+            _, reward, *_ = envs.step(np.array([0]))
+            seen.append((round(float(rms.count - count)), float(reward[0])))
+        # returns fed to the statistics: 1, 2 + 0.5 * 1 = 2.5, (reset step: nothing), 1, 2.5, (nothing)
+        assert [updated for updated, _ in seen] == [1, 1, 0, 1, 1, 0]
+        assert rms.count == pytest.approx(4 + 1e-4)
+        assert rms.mean == pytest.approx((1 + 2.5 + 1 + 2.5) / (4 + 1e-4))
+        # the last reward of an episode is divided by the spread of every return seen so far
+        _, last = seen[4]
+        assert last == pytest.approx(2.0 / math.sqrt(float(rms.var) + 1e-8), rel=1e-5)
+        assert seen[2][1] == 0.0  # the reset step pays nothing
+
+
+def test_normalize_reward_by_return_clips_and_can_be_frozen() -> None:
+    envs = NormalizeRewardByReturn(gym.vector.SyncVectorEnv([lambda: ScriptedEnv([100.0] * 3, False)]), clip=5.0)
+    envs.reset(seed=0)
+    _, reward, *_ = envs.step(np.array([0]))
+    assert reward[0] == 5.0  # one return seen: no spread yet, so the scaled reward hits the clip
+    envs.update_running_mean = False
+    count = envs.return_rms.count
+    envs.step(np.array([0]))
+    assert envs.return_rms.count == count

@@ -54,6 +54,9 @@ class VideoCallback(pl.Callback):
     def on_train_end(self, trainer: pl.Trainer, agent: BaseAgent) -> None:
         if self.recorder is None:
             return
+        if agent.stop_requested.is_set():  # stopped by a signal: exit now, without the final video
+            self._close(wait=False)
+            return
         # the final evaluation has run (EvaluationCallback comes first); this update may be recorded already
         if self.last_recorded != agent.env_steps:
             self._submit(agent)

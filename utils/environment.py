@@ -2,8 +2,9 @@
 
 Every vector env built here uses ``AutoresetMode.NEXT_STEP`` (gymnasium's default): the step after an
 episode ends resets that sub-env, returns the reset observation with reward 0, and ignores the action.
-The collector masks those steps out; the observation returned with ``terminated``/``truncated`` is the
-episode's real final observation, so a time-limited episode is bootstrapped from its value.
+The collector masks those steps out, and they are not counted as env steps (an episode of length L costs
+L env steps, as with SB3's same-step resets); the observation returned with ``terminated``/``truncated``
+is the episode's real final observation, so a time-limited episode is bootstrapped from its value.
 
 Episode statistics (``info["episode"]``, ``info["_episode"]``) are recorded *before* any reward shaping
 or normalization, so ``ep_rew_mean`` is always the environment's own return, comparable to its
@@ -18,10 +19,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 from gymnasium.wrappers import FrameStackObservation
-from gymnasium.wrappers.vector import NormalizeObservation, NormalizeReward
+from gymnasium.wrappers.vector import NormalizeObservation
 
 import gym_wrappers  # noqa: F401  (registers the project's wrappers and Bandit-v0)
 from gym_wrappers import EnvWrapperRegistry
+from gym_wrappers.return_normalization import NormalizeRewardByReturn
 from utils.env_families import env_spec, family_for
 
 __all__ = ["build_vec_env", "check_env_config", "env_spec", "load_normalization_state", "make_env_fn",
@@ -91,8 +93,12 @@ def build_vec_env(
         envs = NormalizeObservation(envs)
         envs.update_running_mean = training
     if config.normalize_reward and training:
-        envs = NormalizeReward(envs, gamma=config.gamma)
+        envs = NormalizeRewardByReturn(envs, gamma=config.gamma)
     return envs
+
+
+#: (checkpoint key, wrapper class, its running-statistics attribute) of each normalization wrapper
+_NORMALIZERS = (("obs", NormalizeObservation, "obs_rms"), ("reward", NormalizeRewardByReturn, "return_rms"))
 
 
 def _find_wrapper(envs: VectorEnv, cls: type) -> Any | None:
@@ -107,7 +113,7 @@ def _find_wrapper(envs: VectorEnv, cls: type) -> Any | None:
 def normalization_state(envs: VectorEnv) -> dict[str, dict[str, Any]]:
     """Running statistics of the env's normalization wrappers, as checkpoint-safe lists."""
     state: dict[str, dict[str, Any]] = {}
-    for key, cls, attr in (("obs", NormalizeObservation, "obs_rms"), ("reward", NormalizeReward, "return_rms")):
+    for key, cls, attr in _NORMALIZERS:
         wrapper = _find_wrapper(envs, cls)
         if wrapper is not None:
             rms = getattr(wrapper, attr)
@@ -122,7 +128,7 @@ def normalization_state(envs: VectorEnv) -> dict[str, dict[str, Any]]:
 def load_normalization_state(envs: VectorEnv, state: dict[str, dict[str, Any]]) -> None:
     """Restore statistics saved by :func:`normalization_state` into the matching wrappers; statistics of
     another shape, or not finite, are a ValueError (a checkpoint of another env, or a damaged one)."""
-    for key, cls, attr in (("obs", NormalizeObservation, "obs_rms"), ("reward", NormalizeReward, "return_rms")):
+    for key, cls, attr in _NORMALIZERS:
         wrapper = _find_wrapper(envs, cls)
         if wrapper is not None and key in state:
             rms = getattr(wrapper, attr)

@@ -41,6 +41,11 @@ class Rollout:
     valid: Tensor
     last_values: Tensor
 
+    @property
+    def n_transitions(self) -> int:
+        """Env steps taken in the rollout: its valid steps (a masked reset step takes no action)."""
+        return int(self.valid.sum())
+
     def flat(self, name: str) -> Tensor:
         """A field with time and env dimensions merged, valid steps only."""
         tensor = getattr(self, name)
@@ -145,10 +150,6 @@ class RolloutCollector:
         self.episode_returns.extend(float(r) for r in returns)
         self.episode_lengths.extend(int(n) for n in lengths)
         self.episodes += len(returns)
-
-    @property
-    def steps_per_rollout(self) -> int:
-        return self.n_steps * self.n_envs
 
 
 class TrainingBatch(dict):

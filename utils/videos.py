@@ -145,6 +145,8 @@ def _serve(config_dict: dict[str, Any], videos_dir: str, jobs: Any, notes: Any) 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the trainer's to handle; it closes us
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the writer's cleanup when terminated
     headless_rendering()
+    import torch
+
     from utils.config import config_from_dict
     from utils.environment import build_vec_env, load_normalization_state
     from utils.playback import render_frame
@@ -173,7 +175,7 @@ def _serve(config_dict: dict[str, Any], videos_dir: str, jobs: Any, notes: Any) 
         try:
             path = Path(videos_dir) / step_video_name(job.env_steps)
             if job.policy_state is not None:
-                policy.load_state_dict(job.policy_state)
+                policy.load_state_dict({key: torch.from_numpy(value) for key, value in job.policy_state.items()})
                 load_normalization_state(envs, job.normalization)
                 record_video(policy, envs, path, deterministic=config.eval_deterministic, seed=seed)
             if job.best:
@@ -219,8 +221,11 @@ class BackgroundRecorder:
         self._process.start()
 
     def submit(self, env_steps: int, policy_state: dict[str, Any], normalization: dict[str, Any], best: bool) -> None:
-        """Queue a recording; the weights are copied first (the queue pickles them later, in a thread)."""
-        weights = {key: value.detach().to("cpu", copy=True) for key, value in policy_state.items()}
+        """Queue a recording; the weights are copied first (the queue pickles them later, in a thread).
+
+        They travel as numpy arrays: torch tensors would go through shared-memory file descriptors, whose
+        hand-over breaks noisily when the worker is stopped mid-transfer."""
+        weights = {key: value.detach().cpu().numpy().copy() for key, value in policy_state.items()}
         self._jobs.put(VideoJob(env_steps, weights, normalization, best))
 
     def mark_best(self, env_steps: int) -> None:

@@ -77,7 +77,7 @@ class Config:
     ent_coef: ScheduleValue = option(0.0, "entropy bonus weight (number or schedule)")
     vf_coef: ScheduleValue = option(0.5, "value loss weight (number or schedule)")
     normalize_advantages: AdvantageNorm = option(
-        "rollout", "advantage normalization: batch (per minibatch, as SB3), rollout (once per rollout) or off")
+        "batch", "advantage normalization: batch (per minibatch, as SB3), rollout (once per rollout) or off")
     # -- the network
     policy: PolicyKind = option("mlp", "mlp, or cnn (Nature CNN) for image observations")
     hidden_dims: tuple[int, ...] = option((64, 64), "MLP hidden layer sizes, e.g. [64, 64] or 64,64")
@@ -225,7 +225,6 @@ class REINFORCEConfig(Config):
     """REINFORCE: Monte Carlo policy gradient, optionally with a learned value baseline."""
 
     algo_id: str = redefault(Config, "algo_id", "reinforce")
-    normalize_advantages: AdvantageNorm = redefault(Config, "normalize_advantages", "batch")
     returns_type: ReturnsType = option(
         "mc:rtg", "REINFORCE: mc:rtg (reward-to-go) or mc:episode (the whole episode's return at every step)")
     use_baseline: bool = option(False, "REINFORCE: subtract a learned value baseline from the returns")
