@@ -6,35 +6,12 @@ Everything runs as a subprocess from a temporary directory, as a user would run 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-TIMEOUT = 300  # a hang guard only
-
-
-def run_script(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "VIBES_DISABLE_SESSION_LOGS": "1"}
-    return subprocess.run(
-        [sys.executable, str(REPO_ROOT / script), *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT,
-    )
-
-
-def one_error_line(result: subprocess.CompletedProcess) -> str:
-    """The single stderr line of a rejected command, checked for the common contract."""
-    assert result.returncode != 0, result.stdout
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error:"), lines[0]
-    return lines[0]
-
+from cli_helpers import one_error_line, run_code, run_script
 
 # --------------------------------------------------------------------------------------------------------
 # train.py
@@ -199,9 +176,7 @@ def test_list_prints_every_config_with_algo_budget_and_description(tmp_path):
 def test_list_and_help_import_no_torch(tmp_path):
     code = ("import sys, train; train.main(['--list']); "
             "print(sorted(m for m in ('torch', 'gymnasium', 'pytorch_lightning') if m in sys.modules))")
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=TIMEOUT)
+    result = run_code(code, cwd=tmp_path)
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
@@ -283,9 +258,7 @@ def test_play_a_real_short_run_prints_one_line_per_episode(tmp_path, monkeypatch
         "print('LIGHTNING' if 'pytorch_lightning' in sys.modules else 'NO-LIGHTNING')\n"
         "sys.exit(code)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "VIBES_DISABLE_SESSION_LOGS": "1"}
-    again = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                           timeout=TIMEOUT)
+    again = run_code(code, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert re.findall(r"^episode (\d+): return ([\d.]+)", again.stdout, flags=re.M) == episodes
     assert again.stdout.strip().endswith("NO-LIGHTNING")
@@ -293,7 +266,5 @@ def test_play_a_real_short_run_prints_one_line_per_episode(tmp_path, monkeypatch
 
 def test_importing_play_does_not_import_lightning(tmp_path):
     code = "import sys, play; assert 'pytorch_lightning' not in sys.modules and 'lightning' not in sys.modules"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=TIMEOUT)
+    result = run_code(code, cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -9,7 +9,6 @@ byte-identical afterwards (for inputs that are rejected, nothing may change).
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import resource
@@ -25,9 +24,8 @@ from typing import Callable
 import pytest
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-TIMEOUT = 300  # a hang guard only
-ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "VIBES_DISABLE_SESSION_LOGS": "1"}
+from cli_helpers import REPO_ROOT, TIMEOUT, cli_env, latest_run, one_error_line, run_code, run_script, snapshot
+
 #: train.py with its config folder pointed at a temporary one (first argument)
 TRAIN_WITH_CONFIG_DIR = ("import sys, pathlib, utils.config.loading as loading; "
                          "loading.DEFAULT_CONFIG_DIR = pathlib.Path(sys.argv[1]); "
@@ -36,37 +34,9 @@ TRAIN_WITH_CONFIG_DIR = ("import sys, pathlib, utils.config.loading as loading; 
 
 def run_cli(script: str, args: list[str], cwd: Path, config_dir: Path | None = None,
             **popen) -> subprocess.CompletedProcess:
-    if config_dir is not None:
-        command = [sys.executable, "-c", TRAIN_WITH_CONFIG_DIR, str(config_dir), *args]
-    else:
-        command = [sys.executable, str(REPO_ROOT / script), *args]
-    return subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=TIMEOUT, **popen)
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    """Every file and link under ``root``: content hashes and link targets (lock files excluded)."""
-    if not root.exists() and not root.is_symlink():
-        return {}
-    if root.is_file():
-        return {".": hashlib.sha256(root.read_bytes()).hexdigest()}
-    state = {}
-    for path in sorted(root.rglob("*")):
-        key = str(path.relative_to(root))
-        if path.is_symlink():
-            state[key] = "-> " + os.readlink(path)
-        elif path.is_file() and path.name != ".lock":
-            state[key] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return state
-
-
-def assert_one_error_line(result: subprocess.CompletedProcess, code: int, expected: str) -> str:
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    assert expected in lines[0], lines[0]
-    assert result.returncode == code, (result.returncode, lines[0])
-    return lines[0]
+    if config_dir is None:
+        return run_script(script, *args, cwd=cwd, **popen)
+    return run_code(TRAIN_WITH_CONFIG_DIR, str(config_dir), *args, cwd=cwd, **popen)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -96,13 +66,9 @@ def work(template, tmp_path) -> Path:
     return root
 
 
-def good_run(root: Path) -> Path:
-    return (root / "runs" / "@latest-run").resolve()
-
-
 def edit_checkpoint(edit: Callable[[dict], None], name: str = "last") -> Callable[[Path], None]:
     def setup(root: Path) -> None:
-        path = good_run(root) / "checkpoints" / f"{name}.ckpt"
+        path = latest_run(root) / "checkpoints" / f"{name}.ckpt"
         state = torch.load(path, weights_only=True)
         edit(state)
         torch.save(state, path)
@@ -111,7 +77,7 @@ def edit_checkpoint(edit: Callable[[dict], None], name: str = "last") -> Callabl
 
 def write_file(relative: str, content: str | bytes) -> Callable[[Path], None]:
     def setup(root: Path) -> None:
-        path = root / relative.replace("RUN", good_run(root).name)
+        path = root / relative.replace("RUN", latest_run(root).name)
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_symlink() or path.is_file():
             path.unlink()
@@ -153,7 +119,7 @@ def _runs_is_a_file(root: Path) -> None:
 
 
 def _only_best(root: Path) -> None:
-    (good_run(root) / "checkpoints" / "last.ckpt").unlink()
+    (latest_run(root) / "checkpoints" / "last.ckpt").unlink()
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -248,20 +214,20 @@ CASES = [
     Case("garbage checkpoint", ["--resume", "@latest-run"], "is corrupt",
          setup=write_file("runs/RUN/checkpoints/last.ckpt", b"\x00garbage\xff" * 50)),
     Case("truncated checkpoint", ["--resume", "@latest-run"], "is corrupt",
-         setup=lambda root: (good_run(root) / "checkpoints" / "last.ckpt").write_bytes(
-             (good_run(root) / "checkpoints" / "last.ckpt").read_bytes()[:500])),
+         setup=lambda root: (latest_run(root) / "checkpoints" / "last.ckpt").write_bytes(
+             (latest_run(root) / "checkpoints" / "last.ckpt").read_bytes()[:500])),
     Case("missing last.ckpt", ["--resume", "@latest-run"], "checkpoint not found", setup=_only_best),
     Case("config.json holding null", ["--resume", "@latest-run"], "config.json must hold a mapping",
          setup=write_file("runs/RUN/config.json", "null")),
     Case("config.json holding a number", ["--resume", "@latest-run"], "config.json must hold a mapping",
          setup=write_file("runs/RUN/config.json", "5")),
     Case("config.json with Infinity", ["--resume", "@latest-run"], "finite",
-         setup=lambda root: write_file("runs/RUN/config.json", (good_run(root) / "config.json").read_text().replace(
+         setup=lambda root: write_file("runs/RUN/config.json", (latest_run(root) / "config.json").read_text().replace(
              '"gamma": 0.99', '"gamma": Infinity'))(root)),
     Case("config.json not JSON", ["--resume", "@latest-run"], "config.json is not valid JSON",
          setup=write_file("runs/RUN/config.json", b"\xff{")),
     Case("config.json with a typo", ["--resume", "@latest-run"], "unknown field 'gama'",
-         setup=lambda root: write_file("runs/RUN/config.json", (good_run(root) / "config.json").read_text().replace(
+         setup=lambda root: write_file("runs/RUN/config.json", (latest_run(root) / "config.json").read_text().replace(
              '"gamma"', '"gama"'))(root)),
     Case("dangling @latest-run", ["--resume", "@latest-run"], "points at 'gone1234', which no longer exists",
          setup=_break_latest_link),
@@ -278,7 +244,7 @@ CASES = [
     Case("play: config.json null", [], "config.json must hold a mapping", script="play.py",
          setup=write_file("runs/RUN/config.json", "null")),
     Case("play: changed network", [], "does not fit the config's network", script="play.py",
-         setup=lambda root: write_file("runs/RUN/config.json", (good_run(root) / "config.json").read_text().replace(
+         setup=lambda root: write_file("runs/RUN/config.json", (latest_run(root) / "config.json").read_text().replace(
              '"hidden_dims": [\n    64,\n    64\n  ]', '"hidden_dims": [\n    8\n  ]'))(root)),
     # -- config files (the config folder pointed at a temporary one)
     Case("unknown env_id in a file", ["Mine:ppo"], "unknown environment 'Nope-v0'",
@@ -320,7 +286,7 @@ def test_hostile_input_is_one_clear_line_and_changes_nothing(case: Case, work: P
             path.write_bytes(content if isinstance(content, bytes) else content.encode())
     before = snapshot(work / "runs")
     result = run_cli(case.script, case.args, cwd=work, config_dir=config_dir)
-    assert_one_error_line(result, case.code, case.expected)
+    one_error_line(result, case.code, case.expected)
     assert snapshot(work / "runs") == before
     assert not (work / "PWNED").exists()  # nothing in a checkpoint was ever unpickled
 
@@ -341,12 +307,12 @@ def test_a_broken_neighbour_file_does_not_stop_a_good_config(work: Path, tmp_pat
 
 
 def test_divergence_stops_with_one_line_and_keeps_the_checkpoints(work: Path):
-    run = good_run(work)
+    run = latest_run(work)
     checkpoints = snapshot(run / "checkpoints")
     config = (run / "config.json").read_text()
     result = run_cli("train.py", ["--resume", "@latest-run", "--max-steps", "4096", "--policy_lr", "1e30", "-q"],
                      cwd=work)
-    line = assert_one_error_line(result, 1, "training diverged at")
+    line = one_error_line(result, 1, "training diverged at")
     assert "env steps" in line and "last.ckpt keeps the last good weights" in line
     assert snapshot(run / "checkpoints") == checkpoints
     assert (run / "config.json").read_text() == config  # still the config of last.ckpt
@@ -362,12 +328,12 @@ def _limit_file_size(limit: int) -> Callable[[], None]:
 
 
 def test_a_full_disk_is_one_line_and_keeps_the_old_checkpoint(work: Path):
-    run = good_run(work)
+    run = latest_run(work)
     checkpoints = snapshot(run / "checkpoints")
     size = (run / "checkpoints" / "last.ckpt").stat().st_size
     result = run_cli("train.py", ["--resume", "@latest-run", "--max-steps", "1024", "-q"], cwd=work,
                      preexec_fn=_limit_file_size(size // 2))
-    line = assert_one_error_line(result, 1, "cannot write")
+    line = one_error_line(result, 1, "cannot write")
     assert "File too large" in line
     assert snapshot(run / "checkpoints") == checkpoints
     assert not list(run.rglob("*.tmp"))  # no temporary file left behind
@@ -377,16 +343,16 @@ def test_two_trainings_of_one_run_at_once_are_refused_and_say_who_holds_it(work:
     long_run = subprocess.Popen(
         [sys.executable, str(REPO_ROOT / "train.py"), "--resume", "@latest-run", "--max-steps", "10000000",
          "--early_stop", "false", "--eval_freq", "0", "-q"],
-        cwd=work, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=work, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         for _ in range(1200):
-            if _is_locked(good_run(work) / ".lock"):
+            if _is_locked(latest_run(work) / ".lock"):
                 break
             time.sleep(0.1)
-        before = snapshot(good_run(work) / "checkpoints")
+        before = snapshot(latest_run(work) / "checkpoints")
         result = run_cli("train.py", ["--resume", "@latest-run", "-q"], cwd=work)
-        assert_one_error_line(result, 2, f"is in use by pid {long_run.pid}")
-        assert snapshot(good_run(work) / "checkpoints") == before or long_run.poll() is None
+        one_error_line(result, 2, f"is in use by pid {long_run.pid}")
+        assert snapshot(latest_run(work) / "checkpoints") == before or long_run.poll() is None
     finally:
         long_run.send_signal(signal.SIGTERM)
         long_run.communicate(timeout=TIMEOUT)
@@ -412,7 +378,7 @@ def _is_locked(path: Path) -> bool:
 def _train_until_running(work: Path, extra: list[str]) -> subprocess.Popen:
     process = subprocess.Popen(
         [sys.executable, str(REPO_ROOT / "train.py"), "CartPole-v1:ppo", "-q", "--early_stop", "false", *extra],
-        cwd=work, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=work, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for _ in range(1200):
         runs = [p for p in (work / "runs").glob("*") if p.is_dir() and not p.is_symlink()]
         if len(runs) == 2 and any(_is_locked(p / ".lock") for p in runs):  # the template run, and this one
@@ -430,7 +396,7 @@ def test_a_stop_signal_saves_and_exits_with_its_status(work: Path, signum: int, 
     _, stderr = process.communicate(timeout=TIMEOUT)
     assert process.returncode == code, stderr
     assert "Traceback" not in stderr
-    run = good_run(work)
+    run = latest_run(work)
     results = json.loads((run / "results.json").read_text())
     assert results["status"] == "interrupted"
     assert results["stopped_by"] == signal.Signals(signum).name
@@ -446,5 +412,5 @@ def test_a_stop_during_a_long_rollout_does_not_wait_for_it_to_end(work: Path):
     process.send_signal(signal.SIGTERM)
     process.communicate(timeout=TIMEOUT)
     assert process.returncode == 143
-    results = json.loads((good_run(work) / "results.json").read_text())
+    results = json.loads((latest_run(work) / "results.json").read_text())
     assert results["status"] == "interrupted" and results["total_timesteps"] == 0  # the rollout was cut short

@@ -20,26 +20,16 @@ from pathlib import Path
 
 import pytest
 
+from cli_helpers import REPO_ROOT, cli_env, one_error_line, run_code, run_script
 from run_factory import make_run
 from utils.config import load_config
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-TIMEOUT = 300
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--disable-quic"]
 
 
 def inspector(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.run([sys.executable, str(REPO_ROOT / "inspector.py"), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=TIMEOUT)
-
-
-def one_error_line(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    return lines[0]
+    return run_script("inspector.py", *args, cwd=cwd)
 
 
 def free_port() -> int:
@@ -97,7 +87,7 @@ def test_missing_extra_names_the_install_command(cartpole, monkeypatch, capsys):
 
 def test_only_the_inspector_imports_gradio():
     code = "import sys, play, train, utils.inspection; assert 'gradio' not in sys.modules"
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT)
+    result = run_code(code, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr
 
 
@@ -145,7 +135,7 @@ def test_inspector_in_headless_chromium(tmp_path, monkeypatch):
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     server = subprocess.Popen([sys.executable, str(REPO_ROOT / "inspector.py"), "--port", str(port)], cwd=tmp_path,
-                              env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, stdout=subprocess.PIPE,
+                              env=cli_env(), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     try:
         wait_for_server(server, url)

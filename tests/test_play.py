@@ -7,43 +7,25 @@ in a subprocess from a temporary directory.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-import imageio.v2 as imageio
 import pytest
 
+from cli_helpers import cli_env, frame_count, one_error_line, run_script
 from run_factory import make_run
 from utils.config import load_config
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-TIMEOUT = 300  # a hang guard only
 
 
 def play(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "VIBES_DISABLE_SESSION_LOGS": "1", **(env or {})}
-    return subprocess.run([sys.executable, str(REPO_ROOT / "play.py"), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=TIMEOUT)
-
-
-def one_error_line(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    return lines[0]
+    return run_script("play.py", *args, cwd=cwd, env=cli_env(**(env or {})))
 
 
 def lengths(stdout: str) -> list[int]:
     return [int(n) for n in re.findall(r"^episode \d+: return -?[\d.]+, length (\d+)$", stdout, flags=re.M)]
-
-
-def frame_count(path: Path) -> int:
-    with imageio.get_reader(path) as reader:
-        return sum(1 for _ in reader)
 
 
 @pytest.fixture

@@ -7,18 +7,16 @@ down, and one clear error line (exit 2, run folder untouched) for every kind of 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
-import os
 import re
 import shutil
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli_env, latest_run, one_error_line, run_code, run_script, snapshot
 from hub_standin import HubStandIn, Repo  # tests/ is on sys.path (pytest's default import mode)
 
 from utils.errors import UserError
@@ -26,8 +24,6 @@ from utils.errors import UserError
 needs_hub = pytest.mark.skipif(importlib.util.find_spec("huggingface_hub") is None,
                                reason="needs the hub extra: pip install -e '.[hub]'")
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-TIMEOUT = 300  # a hang guard only
 TOKEN = "hf_" + "Tok3n" * 7  # the shape of a Hugging Face token
 USER = "alice"
 REPO = f"{USER}/CartPole-v1-ppo"  # the default name for CartPole-v1:ppo
@@ -44,31 +40,12 @@ def unreachable_endpoint() -> str:
 
 def run_cli(script: str, *args: str, cwd: Path, endpoint: str, token: str | None = TOKEN,
             **extra_env: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_") and not SECRET_NAMES.search(k)}
-    env.update(PYTHONPATH=str(REPO_ROOT), VIBES_DISABLE_SESSION_LOGS="1", HF_ENDPOINT=endpoint,
-               HF_HOME=str(cwd / "hf-home"), HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
+    env = {k: v for k, v in cli_env().items() if not k.startswith("HF_") and not SECRET_NAMES.search(k)}
+    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(cwd / "hf-home"), HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
     if token:
         env["HF_TOKEN"] = token
     env.update(extra_env)
-    return subprocess.run([sys.executable, str(REPO_ROOT / script), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=TIMEOUT)
-
-
-def one_error_line(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    return lines[0]
-
-
-def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
-    """Every entry under ``folder`` with its content hash and mtime: equal snapshots = nothing changed."""
-    entries = {}
-    for path in sorted(folder.rglob("*")):
-        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
-        entries[path.relative_to(folder).as_posix()] = (digest, path.stat().st_mtime_ns)
-    return entries
+    return run_script(script, *args, cwd=cwd, env=env)
 
 
 def episode_returns(stdout: str) -> list[float]:
@@ -98,10 +75,6 @@ def workdir(trained, tmp_path) -> Path:
     return tmp_path
 
 
-def run_dir(root: Path) -> Path:
-    return (root / "runs" / "@latest-run").resolve()
-
-
 @pytest.fixture(scope="module")
 def published(trained, tmp_path_factory):
     """The trained run published (with the default repo name) to a stand-in Hub that stays up."""
@@ -118,7 +91,7 @@ def published(trained, tmp_path_factory):
 @needs_hub
 def test_publish_uploads_the_run_in_one_commit(published):
     hub, work, result, before = published
-    run = run_dir(work)
+    run = latest_run(work)
     repo = hub.repos[REPO]
     assert len(repo.commits) == 1
     assert sorted(repo.commits[0].added) == [
@@ -197,7 +170,7 @@ def test_round_trip_plays_the_same_episodes_and_the_cards_numbers(published):
 @needs_hub
 def test_republishing_replaces_what_the_last_publish_left(published):
     hub, work, _, _ = published
-    for video in (run_dir(work) / "videos").glob("*.mp4"):
+    for video in (latest_run(work) / "videos").glob("*.mp4"):
         video.unlink()
     result = run_cli("publish.py", "--repo", REPO, cwd=work, endpoint=hub.url)
     assert result.returncode == 0, result.stderr
@@ -220,7 +193,7 @@ def test_private_repo_with_an_explicit_name(workdir):
 @needs_hub
 def test_dry_run_stages_without_a_login_or_network(workdir):
     """No token, no Hub, a read-only run folder: the staged folder is printed and kept; nothing else changes."""
-    run = run_dir(workdir)
+    run = latest_run(workdir)
     for path in [run, *run.rglob("*")]:
         path.chmod(path.stat().st_mode & ~0o222)
     before = snapshot(workdir / "runs")
@@ -246,7 +219,7 @@ def test_no_secret_from_the_environment_reaches_the_staged_folder(workdir):
 
     secrets = {"HF_TOKEN": TOKEN, "WANDB_API_KEY": "0123456789abcdef0123456789abcdef01234567",
                "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "DB_PASSWORD": "hunter2-hunter2"}
-    run = run_dir(workdir)
+    run = latest_run(workdir)
     # a secret pasted into the config (and so into the checkpoints that embed it) and into the metrics
     config = json.loads((run / "config.json").read_text())
     config["description"] = f"trained with key {secrets['WANDB_API_KEY']}"
@@ -278,7 +251,7 @@ def test_no_secret_from_the_environment_reaches_the_staged_folder(workdir):
 @needs_hub
 def test_a_secret_that_cannot_be_scrubbed_stops_the_publish(workdir, tmp_path_factory):
     key = "0123456789abcdef0123456789abcdef01234567"
-    (run_dir(workdir) / "videos" / "best.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + key.encode() + b"\x00")
+    (latest_run(workdir) / "videos" / "best.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + key.encode() + b"\x00")
     before = snapshot(workdir / "runs")
     tmp = tmp_path_factory.mktemp("staging-tmp")
     line = one_error_line(run_cli("publish.py", "--dry-run", cwd=workdir, endpoint=unreachable_endpoint(),
@@ -312,7 +285,7 @@ def test_errors_before_any_upload(workdir):
     line = one_error_line(run_cli("publish.py", cwd=workdir, endpoint=endpoint, token=None))
     assert "not logged in" in line and "hf auth login" in line and "HF_TOKEN" in line
     line = one_error_line(run_cli("publish.py", "--run-id", "nope1234", cwd=workdir, endpoint=endpoint))
-    assert "nope1234" in line and run_dir(workdir).name in line
+    assert "nope1234" in line and latest_run(workdir).name in line
     line = one_error_line(run_cli("publish.py", cwd=workdir, endpoint=endpoint))
     assert "cannot reach the Hugging Face Hub" in line and endpoint in line
     line = one_error_line(run_cli("publish.py", "--run-id=", cwd=workdir, endpoint=endpoint))
@@ -320,7 +293,7 @@ def test_errors_before_any_upload(workdir):
     line = one_error_line(run_cli("publish.py", "--bogus", cwd=workdir, endpoint=endpoint))
     assert "--bogus" in line
     assert snapshot(workdir / "runs") == before
-    for ckpt in (run_dir(workdir) / "checkpoints").glob("*.ckpt"):
+    for ckpt in (latest_run(workdir) / "checkpoints").glob("*.ckpt"):
         ckpt.unlink()
     line = one_error_line(run_cli("publish.py", "--dry-run", cwd=workdir, endpoint=endpoint))
     assert "no checkpoint" in line
@@ -336,9 +309,7 @@ def test_a_rejected_token_is_one_line(workdir):
 
 def test_missing_hub_extra_names_the_install_command(workdir):
     code = "import sys; sys.modules['huggingface_hub'] = None; import publish; sys.exit(publish.main(['--dry-run']))"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    result = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=env, capture_output=True, text=True,
-                            timeout=TIMEOUT)
+    result = run_code(code, cwd=workdir)
     assert 'pip install -e ".[hub]"' in one_error_line(result)
 
 
@@ -428,7 +399,7 @@ def test_staging_somewhere_unwritable_is_one_line(trained, tmp_path):
     from utils.hub.staging import stage_run
     from utils.runs import resolve_run
 
-    run = resolve_run(str(run_dir(trained)))
+    run = resolve_run(str(latest_run(trained)))
     (tmp_path / "a-file").write_text("")
     evaluation = Evaluation([1.0, 3.0], [1, 3], seed=0, deterministic=True, checkpoint="best", env_steps=None)
     with pytest.raises(UserError, match="cannot stage the upload in") as caught:
@@ -453,9 +424,7 @@ def test_reproduce_command_lists_what_differs_from_the_shipped_config():
 def test_hub_code_is_imported_lazily(tmp_path):
     code = ("import sys, play, publish, utils.runs, utils.hub.client; "
             "print(sorted(m for m in ('huggingface_hub', 'torch', 'pytorch_lightning') if m in sys.modules))")
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=TIMEOUT)
+    result = run_code(code, cwd=tmp_path)
     assert result.stdout.strip() == "[]", result.stderr
 
 

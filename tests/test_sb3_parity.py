@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
 from _bench_worker import sb3_ppo_kwargs  # noqa: E402
 from agents.ppo import PPO  # noqa: E402
+from scripted_envs import ScriptedEnv  # noqa: E402
 from utils.config import load_config  # noqa: E402
 from utils.returns import compute_gae  # noqa: E402
 from utils.rollouts import TrainingBatch  # noqa: E402
@@ -172,25 +173,7 @@ def test_reward_normalization_matches_sb3s_vecnormalize():
 
     from gym_wrappers.return_normalization import NormalizeRewardByReturn
 
-    class Scripted(gym.Env):
-        observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
-        action_space = gym.spaces.Discrete(2)
-
-        def __init__(self, rewards, truncate):
-            self.rewards, self.truncate = rewards, truncate
-
-        def reset(self, *, seed=None, options=None):
-            super().reset(seed=seed)
-            self.t = 0
-            return np.zeros(1, np.float32), {}
-
-        def step(self, action):
-            reward = self.rewards[self.t]
-            self.t += 1
-            done = self.t == len(self.rewards)
-            return np.zeros(1, np.float32), reward, done and not self.truncate, done and self.truncate, {}
-
-    makers = [lambda: Scripted([1.0, -2.0, 0.5], False), lambda: Scripted([3.0, 1.0, -1.0], True)]
+    makers = [lambda: ScriptedEnv([1.0, -2.0, 0.5], False), lambda: ScriptedEnv([3.0, 1.0, -1.0], True)]
     theirs = VecNormalize(DummyVecEnv(makers), norm_obs=False, gamma=0.9)
     theirs.reset()
     theirs_rewards = [[], []]

@@ -21,6 +21,7 @@ import torch
 
 import play
 import train
+from cli_helpers import only_run
 from utils.config import load_config
 from utils.environment import build_vec_env
 from utils.policies import build_policy
@@ -33,15 +34,6 @@ def workdir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("VIBES_DISABLE_SESSION_LOGS", "1")
     return tmp_path
-
-
-def run_dirs(root: Path) -> list[Path]:
-    return [p for p in (root / "runs").iterdir() if p.is_dir() and not p.is_symlink()]
-
-
-def only_run(root: Path) -> Path:
-    (run,) = run_dirs(root)
-    return run
 
 
 def read_json(path: Path) -> dict:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import train
+from cli_helpers import frame_count, latest_run
 from utils.config import load_config
 from utils.errors import ConfigError
 from utils.videos import VideoWriter, publish_best, step_video_name
@@ -27,17 +28,8 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
-def frame_count(path: Path) -> int:
-    with imageio.get_reader(path) as reader:
-        return sum(1 for _ in reader)
-
-
 def videos(run: Path) -> list[str]:
     return sorted(p.name for p in (run / "videos").iterdir())
-
-
-def latest_run(root: Path) -> Path:
-    return (root / "runs" / "@latest-run").resolve()
 
 
 # --------------------------------------------------------------------------------------------------------

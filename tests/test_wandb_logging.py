@@ -18,6 +18,7 @@ import wandb  # noqa: E402
 from wandb_offline import config, finished_run, history, metric_definitions  # noqa: E402
 
 import train  # noqa: E402
+from cli_helpers import only_run  # noqa: E402
 from loggers.wandb_logger import EnvStepWandbLogger  # noqa: E402
 from loggers.wandb_run import has_login, unavailable_reason  # noqa: E402
 
@@ -43,11 +44,6 @@ def workdir(tmp_path, monkeypatch):
     wandb.teardown()
 
 
-def run_folder(root: Path) -> Path:
-    (run,) = [p for p in (root / "runs").iterdir() if p.is_dir() and not p.is_symlink()]
-    return run
-
-
 def csv_env_steps(run: Path) -> list[int]:
     with open(run / "logs" / "metrics.csv", newline="") as handle:
         return [int(float(row["env_steps"])) for row in csv.DictReader(handle)]
@@ -55,7 +51,7 @@ def csv_env_steps(run: Path) -> list[int]:
 
 def test_offline_training_logs_history_against_env_steps_and_the_resolved_config(workdir):
     assert train.main(["CartPole-v1:ppo", "--max-steps", "2048", "--eval_freq", "1024", "-q", "--wandb"]) == 0
-    run = run_folder(workdir)
+    run = only_run(workdir)
     results = json.loads((run / "results.json").read_text())
 
     # the W&B run id is the run folder's name
@@ -91,7 +87,7 @@ def test_wandb_project_field_and_run_id_from_the_environment(workdir, monkeypatc
     monkeypatch.setenv("WANDB_RUN_ID", "fixedid1")
     argv = ["CartPole-v1:ppo", "--max-steps", "256", "--eval_freq", "256", "-q", "--wandb", "--wandb_project", "bench"]
     assert train.main(argv) == 0
-    assert run_folder(workdir).name == "fixedid1"
+    assert only_run(workdir).name == "fixedid1"
     records = finished_run(workdir / "wandb_dir", "fixedid1")
     (header,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
     assert header.project == "bench"
@@ -164,7 +160,7 @@ def test_no_login_means_no_wandb_with_one_line(workdir, monkeypatch, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["W&B logging off: no login (run `wandb login` or set WANDB_API_KEY; "
                    "WANDB_MODE=offline logs locally)"]
-    assert (run_folder(workdir) / "results.json").is_file()
+    assert (only_run(workdir) / "results.json").is_file()
     assert not (workdir / "wandb_dir").exists()
 
 
@@ -218,5 +214,5 @@ def test_unreachable_server_trains_on_without_wandb_and_without_hanging(workdir)
     ours = [line for line in result.stderr.splitlines() if line.startswith("W&B ")]
     assert len(ours) == 1 and ours[0].startswith("W&B logging off: could not start a run (CommError: ")
     assert ours[0].endswith("training continues without W&B")
-    results = json.loads((run_folder(workdir) / "results.json").read_text())
+    results = json.loads((only_run(workdir) / "results.json").read_text())
     assert results["status"] == "completed" and results["total_timesteps"] >= 512
