@@ -256,7 +256,7 @@ def build_app(initial_run: str, initial_id: str):
     def toggle_play(playing: bool, view: EpisodeView | None, t: float):
         playing = not playing and view is not None and len(view.record.steps) > 1
         restart = playing and int(t) >= len(view.record.steps) - 1
-        return (playing, gr.Timer(active=playing), gr.Button("⏸ Pause" if playing else "▶ Play"),
+        return (playing, gr.Timer(active=playing), gr.Button("Pause" if playing else "▶ Play"),
                 0 if restart else gr.skip())
 
     def tick(view: EpisodeView | None, t: float):
