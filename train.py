@@ -176,7 +176,7 @@ def run_results(run, config: Config, agent, record, threshold: float | None, sta
         "best_train_reward": agent.best_train_reward if agent.best_train_reward > float("-inf") else None,
         "eval_history": [list(item) for item in record.history],
         "world_size": config.world_size,
-        **({"rank_weights_sha256": agent.rank_weight_digests} if agent.rank_weight_digests else {}),
+        **({"rank_state_sha256": agent.rank_digests} if agent.rank_digests else {}),
     }
 
 
@@ -361,9 +361,9 @@ def fit(trainer, agent, run, config: Config, record, threshold: float | None, in
     status, error = "failed", None
     try:
         trainer.fit(agent)
-        if len(set(agent.rank_weight_digests)) > 1:
-            print("warning: the ranks ended training with different weights (a bug: please report it)",
-                  file=sys.stderr)
+        if len(set(agent.rank_digests)) > 1:
+            print("warning: the ranks ended training with different weights or normalization statistics "
+                  "(a bug: please report it)", file=sys.stderr)
         solved = record.solved_at_env_steps is not None
         status = "interrupted" if agent.stop_requested.is_set() else ("solved" if solved else "completed")
     except (KeyboardInterrupt, SystemExit):

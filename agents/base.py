@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from utils.config import Config
-from utils.distributed import RankGroup, StatisticsSync, interleave, rank_seed, weights_digest
+from utils.distributed import RankGroup, StatisticsSync, interleave, rank_seed, state_digest
 from utils.environment import build_vec_env, load_normalization_state, normalization_state, running_statistics
 from utils.errors import ConfigError, UserError
 from utils.policies import build_policy, load_policy_weights
@@ -80,8 +80,8 @@ class BaseAgent(pl.LightningModule):
         #: the other ranks, in data-parallel training (set when fitting starts); None in one process
         self.ranks: RankGroup | None = None
         self._statistics_sync: StatisticsSync | None = None
-        #: each rank's weights_digest at the end of data-parallel training, in rank order
-        self.rank_weight_digests: list[str] = []
+        #: each rank's state_digest (weights, normalization statistics) at the end of data-parallel training
+        self.rank_digests: list[str] = []
         self.policy_lr = config.schedule("policy_lr")
         self.ent_coef = config.schedule("ent_coef")
         self.vf_coef = config.schedule("vf_coef")
@@ -166,9 +166,10 @@ class BaseAgent(pl.LightningModule):
             self.trainer.should_stop = True
 
     def on_train_end(self) -> None:
-        # after the callbacks' (last.ckpt is written): the proof that DDP kept the ranks' weights equal
+        # after the callbacks' (last.ckpt is written): evidence that the ranks stayed in step
         if self.ranks is not None:
-            self.rank_weight_digests = self.ranks.gather(weights_digest(self.policy.state_dict()))
+            self.rank_digests = self.ranks.gather(
+                state_digest(self.policy.state_dict(), normalization_state(self.train_envs)))
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         # after every callback, rank 0's evaluation (early stop) included: all ranks stop together or none

@@ -67,10 +67,13 @@ def resolve_placement(config: Any) -> Placement:
     on the CPU: for networks that small a GPU's per-call latency costs more than its arithmetic saves.
     """
     kind, devices, nodes = config.accelerator, config.devices, config.num_nodes
+    if nodes > 1 and not any(os.environ.get(name) for name in ("MASTER_ADDR", "SLURM_JOB_NODELIST")):
+        raise UserError(f"num_nodes {nodes}: set MASTER_ADDR (the address of the machine with NODE_RANK=0), "
+                        f"MASTER_PORT and NODE_RANK on every machine, or start the processes with torchrun or SLURM")
     if kind == "cpu":
-        return Placement("cpu", devices, nodes, "accelerator cpu")
+        return _cpu_placement(devices, nodes, "accelerator cpu")
     if kind == "auto" and config.policy != "cnn":
-        return Placement("cpu", devices, nodes, "accelerator auto: an mlp policy runs faster on the CPU")
+        return _cpu_placement(devices, nodes, "accelerator auto: an mlp policy runs faster on the CPU")
     import torch
 
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -82,11 +85,20 @@ def resolve_placement(config: Any) -> Placement:
                             f"{'s' if gpus > 1 else ''} (devices counts GPUs per machine)")
         return Placement("cuda", devices, nodes, "accelerator gpu")
     if gpus == 0:
-        return Placement("cpu", devices, nodes, "accelerator auto: a cnn policy, but no GPU here")
+        return _cpu_placement(devices, nodes, "accelerator auto: a cnn policy, but no GPU here")
     if devices > gpus:
-        return Placement("cpu", devices, nodes,
-                         f"accelerator auto: a cnn policy, but {devices} devices and {gpus} GPU{'s' if gpus > 1 else ''}")
+        return _cpu_placement(devices, nodes, f"accelerator auto: a cnn policy, but {devices} devices and {gpus} "
+                                              f"GPU{'s' if gpus > 1 else ''}")
     return Placement("cuda", devices, nodes, "accelerator auto: a cnn policy and a GPU")
+
+
+def _cpu_placement(devices: int, nodes: int, reason: str) -> Placement:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if devices > cores:
+        raise UserError(f"devices {devices} on the CPU: this machine gives this process {cores} core"
+                        f"{'s' if cores > 1 else ''}, and more training processes than cores only slow each other "
+                        f"down (each also steps its envs)")
+    return Placement("cpu", devices, nodes, reason)
 
 
 class RankGroup:
@@ -196,15 +208,21 @@ def started_as_other_rank() -> bool:
     return any(os.environ.get(name, "0").strip() not in ("", "0") for name in RANK_VARIABLES)
 
 
-def weights_digest(state_dict: dict[str, Any]) -> str:
-    """sha256 over a state dict's names and tensor bytes, in order (what results.json's rank_weights_sha256
-    holds for each rank; a checkpoint's ``policy`` gives the same digest)."""
+def state_digest(policy: dict[str, Any], normalization: dict[str, dict[str, Any]]) -> str:
+    """sha256 of policy weights (a state dict) and normalization statistics (``normalization_state``): what
+    every rank reports at the end of training, equal when the ranks stayed in step. A checkpoint's
+    ``policy`` and ``normalization`` give the digest of the rank 0 that wrote it.
+    """
     import hashlib
 
     digest = hashlib.sha256()
-    for name, tensor in state_dict.items():
+    for name, tensor in policy.items():
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    for key, stats in sorted(normalization.items()):
+        digest.update(key.encode())
+        for part in ("mean", "var", "count"):
+            digest.update(np.asarray(stats[part], dtype=np.float64).tobytes())
     return digest.hexdigest()
 
 
