@@ -4,7 +4,7 @@
 
 SIDE is ``ours`` (the project's ``train``), ``sb3`` (stable_baselines3.PPO with the config's
 hyperparameters) or ``reference`` (scripts/reference_ppo.py); OVERRIDES_JSON holds the config overrides
-(seed, max_timesteps, eval_freq). Each side imports only what it needs, so the peak RSS and start-up time in
+(seed, max_timesteps, eval_freq); ``FORCED_OVERRIDES`` go on top of them. Each side imports only what it needs, so the peak RSS and start-up time in
 the row are its own. Every side's wall clock starts just before training (after imports and construction),
 includes evaluations, and stops when training returns; time spent in evaluations is accumulated separately
 so training throughput can be reported without it.
@@ -26,6 +26,16 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from utils.config import Config, load_config, parse_config_id  # noqa: E402  (needs the repo on sys.path)
 from utils.errors import UserError  # noqa: E402
+
+#: Settings every measured run gets, whatever its config says: videos render and encode in a background
+#: thread that competes with training for the CPU (and SB3's side records none), so they would distort
+#: wall times and throughput.
+FORCED_OVERRIDES: dict[str, Any] = {"video_freq": "off"}
+
+
+def run_config(config_id: str, overrides: dict[str, Any]) -> Config:
+    """The config of one measured run: ``config_id`` with ``overrides``, then ``FORCED_OVERRIDES``."""
+    return load_config(*parse_config_id(config_id), {**overrides, **FORCED_OVERRIDES})
 
 
 @dataclass
@@ -270,7 +280,7 @@ RUNNERS: dict[str, Callable[[Config], dict[str, Any]]] = {
 
 def main(argv: list[str]) -> int:
     side, config_id, overrides, out_path = argv
-    config = load_config(*parse_config_id(config_id), json.loads(overrides))
+    config = run_config(config_id, json.loads(overrides))
     row = RUNNERS[side](config)
     Path(out_path).write_text(json.dumps(row) + "\n")
     return 0

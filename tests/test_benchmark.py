@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
 import _bench_stats  # noqa: E402
 import benchmark  # noqa: E402
-from _bench_worker import EvalClock, make_row, sb3_ppo_kwargs  # noqa: E402
+from _bench_worker import EvalClock, make_row, run_config, sb3_ppo_kwargs  # noqa: E402
 from reference_ppo import Hyperparams  # noqa: E402
 from utils.config import load_config  # noqa: E402
 from utils.errors import UserError  # noqa: E402
@@ -93,6 +93,13 @@ def test_reference_does_the_cartpole_config(cartpole):
                                                               config.max_timesteps)
     assert config.hidden_dims == (hp.hidden, hp.hidden) and config.activation == "tanh"
     assert config.schedule("ent_coef").start == 0.0 and config.schedule("vf_coef").start == hp.vf_coef
+
+
+def test_measured_runs_record_no_videos(cartpole):
+    # videos render in a background thread that competes for the CPU: no measured run may record them
+    assert cartpole.video_freq == "best"
+    config = run_config("CartPole-v1:ppo", {"seed": 7, "max_timesteps": 5000, "video_freq": "every_eval"})
+    assert (config.video_freq, config.seed, config.max_timesteps) == ("off", 7, 5000)
 
 
 # -- measurements and statistics --------------------------------------------------------------------------
