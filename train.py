@@ -8,7 +8,6 @@ hyperparameters this way). ``--resume RUN_ID`` continues a run with its saved co
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from contextlib import ExitStack
@@ -145,19 +144,6 @@ class TrainingFailed(UserError):
 ANOTHER_RANK = "a signal to another rank"  # results.json's stopped_by when a rank other than 0 was stopped
 
 
-def lost_rank_message(trainer, exc: BaseException) -> str:
-    """What to tell about a collective that failed because another rank's process is gone."""
-    procs = getattr(trainer.strategy.launcher, "procs", [])
-    ended = [f"rank {trainer.node_rank * trainer.num_devices + index} exited with status {proc.returncode}"
-             for index, proc in enumerate(procs, start=1) if proc.poll() not in (None, 0)]
-    return f"another training process ended unexpectedly ({'; '.join(ended) or _first_line(exc)})"
-
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-
-
 def run_results(run, config: Config, agent, record, threshold: float | None, status: str, wall_time_s: float) -> dict:
     """results.json's content: what a run achieved, for people and for scripts/benchmark.py."""
     return {
@@ -219,6 +205,7 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None,
     Raises TrainingFailed when training starts but cannot go on; the run keeps its last good checkpoint.
     """
     from utils.distributed import rank_seed, resolve_placement
+    from utils.rank_processes import end_started_ranks, fit_other_rank, launch_rank, starts_ranks
     from utils.torch_runtime import configure_torch, seed_everything
 
     placement = resolve_placement(config)
@@ -288,19 +275,6 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None,
     return results
 
 
-def end_started_ranks(trainer, failed: bool, timeout_s: float = 60.0) -> None:
-    """Rank 0 returns after the ranks it started: they end with training (a stop included) once their last
-    exchange is done; after a failure on rank 0 alone they would wait in theirs, so they are killed."""
-    for proc in getattr(trainer.strategy.launcher, "procs", []):
-        if failed:
-            proc.kill()
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def build_trainer(config: Config, placement, interrupt):
     """The Trainer for ``placement``: one device, or Lightning's DDP strategy (its launcher, process group and
     gradient averaging) for several. Rank 0's loggers and callbacks are added once the rank is known."""
@@ -329,20 +303,6 @@ def build_trainer(config: Config, placement, interrupt):
     )
 
 
-def launch_rank(trainer) -> int:
-    """This process's global rank, from the variables of whatever started it (Lightning's launcher, torchrun,
-    SLURM) as Lightning reads them; known before fitting forms the process group, as seeding needs."""
-    return trainer.node_rank * trainer.num_devices + trainer.local_rank
-
-
-def starts_ranks(trainer) -> bool:
-    """Whether fitting will start this machine's other ranks by re-running this process's command line."""
-    strategy = trainer.strategy
-    environment = getattr(strategy, "cluster_environment", None)
-    return (trainer.num_devices > 1 and getattr(strategy, "launcher", None) is not None
-            and environment is not None and not environment.creates_processes_externally)
-
-
 def relaunches_this_training(argv: list[str] | None) -> bool:
     """Whether this process's command line is train.py with ``argv``: what Lightning's launcher re-runs."""
     import __main__
@@ -355,6 +315,7 @@ def relaunches_this_training(argv: list[str] | None) -> bool:
 def fit(trainer, agent, run, config: Config, record, threshold: float | None, interrupt) -> dict[str, Any]:
     """``trainer.fit(agent)``, then results.json, whatever happened; a failure is re-raised as TrainingFailed."""
     from utils.distributed import lost_rank
+    from utils.rank_processes import lost_rank_message
     from utils.runs import atomic_write_json
 
     started = time.perf_counter()
@@ -387,23 +348,6 @@ def fit(trainer, agent, run, config: Config, record, threshold: float | None, in
             results["error"] = error
         atomic_write_json(run.results_path, results)
     return results
-
-
-def fit_other_rank(trainer, agent, interrupt) -> None:
-    """A rank other than 0 trains alongside rank 0, which reports how training ended: a signal, a failure
-    every rank meets (a divergence), or a lost process; only an unexpected error is this rank's to show."""
-    from utils.distributed import lost_rank
-
-    try:
-        trainer.fit(agent)
-    except (KeyboardInterrupt, SystemExit):
-        if not interrupt.interrupted:
-            raise
-    except UserError:
-        pass
-    except RuntimeError as exc:
-        if not lost_rank(exc):
-            raise
 
 
 def report(results: dict[str, Any], run, quiet: bool) -> None:
