@@ -84,6 +84,13 @@ def test_cpu_processes_are_limited_to_the_cores_and_machines_need_a_rendezvous(m
                                      "the CPU)")
 
 
+def test_processes_started_by_a_launcher_must_match_devices_times_nodes(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")  # torchrun --nproc_per_node 2 train.py ... without --devices 2
+    with pytest.raises(UserError, match="the launcher started 2 training processes, but devices 1 x num_nodes 1 is 1"):
+        resolve_placement(cartpole())
+    assert resolve_placement(cartpole(devices=2, accelerator="cpu")).world_size == 2
+
+
 def test_an_old_run_config_with_device_loads_as_accelerator():
     saved = cartpole().to_dict()
     for field in ("accelerator", "devices", "num_nodes"):  # a config.json written before these fields

@@ -67,6 +67,11 @@ def resolve_placement(config: Any) -> Placement:
     on the CPU: for networks that small a GPU's per-call latency costs more than its arithmetic saves.
     """
     kind, devices, nodes = config.accelerator, config.devices, config.num_nodes
+    launched = os.environ.get("WORLD_SIZE", "").strip()  # set by torchrun (and by Lightning for its ranks)
+    if launched.isdigit() and int(launched) != devices * nodes:
+        raise UserError(f"the launcher started {launched} training processes, but devices {devices} x num_nodes "
+                        f"{nodes} is {devices * nodes}: pass --devices (processes per machine, torchrun's "
+                        f"--nproc_per_node) and --num_nodes to match")
     if nodes > 1 and not any(os.environ.get(name) for name in ("MASTER_ADDR", "SLURM_JOB_NODELIST")):
         raise UserError(f"num_nodes {nodes}: set MASTER_ADDR (the address of the machine with NODE_RANK=0), "
                         f"MASTER_PORT and NODE_RANK on every machine, or start the processes with torchrun or SLURM")
