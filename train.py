@@ -11,6 +11,7 @@ import argparse
 import sys
 import time
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from utils.cli import ArgumentParser
@@ -25,6 +26,7 @@ from utils.config import (
     parse_config_id,
     replace_config,
 )
+from utils.config.overrides import RENAMED_FIELDS
 from utils.errors import UserError
 
 DEFAULT_CONFIG_ID = "Bandit-v0:ppo"
@@ -32,6 +34,7 @@ DEFAULT_CONFIG_ID = "Bandit-v0:ppo"
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
+        renamed={f"--{old}": f"--{new}" for old, (new, _) in RENAMED_FIELDS.items()},
         prog="train.py",
         usage="python train.py [ENV:VARIANT] [-q] [--max-steps N] [--resume RUN_ID] [--list] [--<field> VALUE ...]",
         description="Train a PPO/REINFORCE agent from config/environments/<env>.yaml.",
@@ -68,11 +71,14 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, An
 
 def resolve_config(args: argparse.Namespace, overrides: dict[str, Any]) -> Config:
     """The config to train: the run's own (plus overrides) with --resume, else the named one; under a W&B
-    sweep agent, the sweep's parameters are one more source of overrides."""
+    sweep agent, the sweep's parameters are one more source of overrides (in data-parallel training the
+    other ranks get them from the command line, where the agent passes them too)."""
     from loggers.wandb_run import sweep_overrides, sweep_requested
 
+    from utils.distributed import started_as_other_rank
+
     config_id = args.config or args.config_id_flag
-    if sweep_requested(args.wandb_sweep):
+    if sweep_requested(args.wandb_sweep) and not started_as_other_rank():  # rank 0 alone joins the sweep
         if args.resume is not None:
             raise UserError("a W&B sweep run starts a new run: drop --resume")
         overrides = sweep_overrides(overrides, args.quiet)
@@ -135,6 +141,9 @@ class TrainingFailed(UserError):
     """Training started but could not go on (it diverged, or a run file could not be written): exit 1."""
 
 
+ANOTHER_RANK = "a signal to another rank"  # results.json's stopped_by when a rank other than 0 was stopped
+
+
 def run_results(run, config: Config, agent, record, threshold: float | None, status: str, wall_time_s: float) -> dict:
     """results.json's content: what a run achieved, for people and for scripts/benchmark.py."""
     return {
@@ -152,6 +161,8 @@ def run_results(run, config: Config, agent, record, threshold: float | None, sta
         "reward_threshold": threshold,
         "best_train_reward": agent.best_train_reward if agent.best_train_reward > float("-inf") else None,
         "eval_history": [list(item) for item in record.history],
+        "world_size": config.world_size,
+        **({"rank_state_sha256": agent.rank_digests} if agent.rank_digests else {}),
     }
 
 
@@ -182,18 +193,25 @@ def open_run(config: Config, agent, record, resume_run: str | None):
     return run, lock
 
 
-def train(config: Config, *, quiet: bool = False, resume_run: str | None = None) -> dict[str, Any]:
+def train(config: Config, *, quiet: bool = False, resume_run: str | None = None,
+          relaunchable: bool = False) -> dict[str, Any] | None:
     """Train ``config`` in a new run folder (or continue ``resume_run``); returns results.json's content.
+
+    With ``devices * num_nodes > 1`` this process is one rank of a data-parallel training: rank 0 does all
+    of the above; any other rank trains alongside it, writes nothing and returns None. ``relaunchable``
+    says that this process's command line is ``train.py`` with this training's arguments, which Lightning's
+    launcher re-runs to start the other ranks on this machine.
 
     Raises TrainingFailed when training starts but cannot go on; the run keeps its last good checkpoint.
     """
+    from utils.distributed import rank_seed, resolve_placement
+    from utils.rank_processes import end_started_ranks, fit_other_rank, launch_rank, starts_ranks
     from utils.torch_runtime import configure_torch, seed_everything
 
+    placement = resolve_placement(config)
     configure_torch(config.torch_threads)
     import logging
     import warnings
-
-    import pytorch_lightning as pl
 
     from agents import build_agent
     from loggers import build_loggers
@@ -210,58 +228,105 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None)
     from utils.runs import check_runs_dir
 
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning_fabric").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="pytorch_lightning")
+    warnings.filterwarnings("ignore", module="lightning_fabric")
 
-    check_runs_dir()  # before envs start: a broken runs/ folder is input to fix, not a failed run
     with ExitStack() as cleanup:
         interrupt = GracefulInterruptCallback()
         interrupt.install()  # from here on a signal stops training cleanly, even before it starts
         cleanup.callback(interrupt.restore)
-        seed_everything(config.seed)
-        record = EvalRecord()
-        agent = build_agent(config)
+        trainer = build_trainer(config, placement, interrupt)
+        rank = launch_rank(trainer)
+        if rank == 0:
+            check_runs_dir()  # before envs start: a broken runs/ folder is input to fix, not a failed run
+            if starts_ranks(trainer) and not relaunchable:
+                raise UserError(f"devices {config.devices}: the other training processes are started by re-running "
+                                f"this process's command, which is not train.py with these arguments; run "
+                                f"`python train.py ...` (or start each process with torchrun)")
+        seed_everything(rank_seed(config.seed, rank))
+        agent = build_agent(config, rank)
         cleanup.callback(agent.train_envs.close)  # stops worker processes and their engines (VizDoom, retro)
         interrupt.attach(agent)
+        if rank != 0:
+            interrupt.announce = False  # rank 0 says it
+            fit_other_rank(trainer, agent, interrupt)
+            return None
+        record = EvalRecord()
         run, lock = open_run(config, agent, record, resume_run)
         cleanup.callback(lock.release)
         threshold = reward_threshold(config)
         config_dict = {**config.to_dict(), "reward_threshold": threshold, "run_id": run.run_id}
-        trainer = pl.Trainer(
-            accelerator="cpu" if config.device == "cpu" else "auto",
-            devices=1,
-            max_epochs=1,
-            logger=build_loggers(run.dir, config_dict, quiet),
-            callbacks=[
-                interrupt,
-                EvaluationCallback(config, threshold, record),
-                CheckpointCallback(run, record, config.checkpoint_every_updates),
-                VideoCallback(config, run, record),  # after the evaluation, whose record it reads
-                MetricsLoggingCallback(config.log_every_updates),
-            ],
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            enable_checkpointing=False,
-            num_sanity_val_steps=0,
-            limit_val_batches=0,
-            log_every_n_steps=1_000_000_000,
-            default_root_dir=str(run.dir),
-        )
+        trainer.loggers = build_loggers(run.dir, config_dict, quiet)
+        trainer.callbacks.extend([
+            EvaluationCallback(config, threshold, record),
+            CheckpointCallback(run, record, config.checkpoint_every_updates),
+            VideoCallback(config, run, record),  # after the evaluation, whose record it reads
+            MetricsLoggingCallback(config.log_every_updates),
+        ])
         with session_log(run.run_id, config_dict):
-            results = fit(trainer, agent, run, config, record, threshold, interrupt)
+            if not quiet:
+                print(placement.describe(config.n_envs), flush=True)
+            try:
+                results = fit(trainer, agent, run, config, record, threshold, interrupt)
+            finally:
+                end_started_ranks(trainer, failed=sys.exc_info()[0] is not None)
             report(results, run, quiet)
     return results
 
 
+def build_trainer(config: Config, placement, interrupt):
+    """The Trainer for ``placement``: one device, or Lightning's DDP strategy (its launcher, process group and
+    gradient averaging) for several. Rank 0's loggers and callbacks are added once the rank is known."""
+    import pytorch_lightning as pl
+    from pytorch_lightning.strategies import DDPStrategy
+
+    from agents import AGENTS
+
+    strategy: Any = "auto"
+    if placement.world_size > 1:
+        strategy = DDPStrategy(find_unused_parameters=AGENTS[config.algo_id].loss_leaves_parameters_unused(config))
+    return pl.Trainer(
+        accelerator=placement.accelerator,
+        devices=placement.devices,
+        num_nodes=placement.num_nodes,
+        strategy=strategy,
+        max_epochs=1,
+        logger=False,
+        callbacks=[interrupt],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        log_every_n_steps=1_000_000_000,
+    )
+
+
+def relaunches_this_training(argv: list[str] | None) -> bool:
+    """Whether this process's command line is train.py with ``argv``: what Lightning's launcher re-runs."""
+    import __main__
+
+    spec = getattr(__main__, "__spec__", None)
+    script = spec.name == "train" if spec is not None else Path(sys.argv[0]).resolve() == Path(__file__).resolve()
+    return script and (argv is None or list(argv) == sys.argv[1:])
+
+
 def fit(trainer, agent, run, config: Config, record, threshold: float | None, interrupt) -> dict[str, Any]:
     """``trainer.fit(agent)``, then results.json, whatever happened; a failure is re-raised as TrainingFailed."""
+    from utils.distributed import lost_rank
+    from utils.rank_processes import lost_rank_message
     from utils.runs import atomic_write_json
 
     started = time.perf_counter()
     status, error = "failed", None
     try:
         trainer.fit(agent)
+        if len(set(agent.rank_digests)) > 1:
+            print("warning: the ranks ended training with different weights or normalization statistics "
+                  "(a bug: please report it)", file=sys.stderr)
         solved = record.solved_at_env_steps is not None
-        status = "interrupted" if interrupt.interrupted else ("solved" if solved else "completed")
+        status = "interrupted" if agent.stop_requested.is_set() else ("solved" if solved else "completed")
     except (KeyboardInterrupt, SystemExit):
         # a second signal: Lightning saves through on_exception, then exits; report it as such
         if not interrupt.interrupted:
@@ -270,10 +335,15 @@ def fit(trainer, agent, run, config: Config, record, threshold: float | None, in
     except UserError as exc:
         error = str(exc)
         raise TrainingFailed(error) from None
+    except RuntimeError as exc:
+        if not lost_rank(exc):
+            raise
+        error = lost_rank_message(trainer, exc)
+        raise TrainingFailed(error) from None
     finally:
         results = run_results(run, config, agent, record, threshold, status, time.perf_counter() - started)
-        if interrupt.interrupted:
-            results["stopped_by"] = signal_name(interrupt.signum)
+        if status == "interrupted":
+            results["stopped_by"] = signal_name(interrupt.signum) or ANOTHER_RANK
         if error:
             results["error"] = error
         atomic_write_json(run.results_path, results)
@@ -300,7 +370,8 @@ def signal_name(signum: int | None) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Exit status: 0 done, 1 training failed, 2 bad input (nothing started), 130/143 stopped by SIGINT/SIGTERM."""
+    """Exit status: 0 done, 1 training failed, 2 bad input (nothing started), 130/143 stopped by SIGINT/SIGTERM
+    (143 too when a signal stopped another rank). A rank other than 0 exits 0 unless it fails on its own."""
     try:
         args, overrides = parse_args(argv)
         if args.list:
@@ -312,7 +383,9 @@ def main(argv: list[str] | None = None) -> int:
         check_env_config(config)
         if args.resume:
             check_resume(config, args.resume)
-        results = train(config, quiet=args.quiet, resume_run=args.resume)
+        results = train(config, quiet=args.quiet, resume_run=args.resume, relaunchable=relaunches_this_training(argv))
+        if results is None:  # a rank other than 0: rank 0 reports how training ended
+            return 0
     except TrainingFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -329,7 +402,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import signal
 
-    return 128 + signal.Signals[results.get("stopped_by") or "SIGINT"].value  # as a shell reports a signal
+    stopped_by = results.get("stopped_by")
+    if stopped_by == ANOTHER_RANK:
+        return 128 + signal.SIGTERM.value  # what schedulers and torchrun send
+    return 128 + signal.Signals[stopped_by or "SIGINT"].value  # as a shell reports a signal
 
 
 if __name__ == "__main__":

@@ -9,5 +9,6 @@ from agents.reinforce import REINFORCE
 AGENTS: dict[str, type[BaseAgent]] = {"ppo": PPO, "reinforce": REINFORCE}
 
 
-def build_agent(config) -> BaseAgent:
-    return AGENTS[config.algo_id](config)
+def build_agent(config, rank: int = 0) -> BaseAgent:
+    """The config's agent; ``rank`` is its process's rank in data-parallel training."""
+    return AGENTS[config.algo_id](config, rank)

@@ -7,6 +7,12 @@ for RL): the data is produced by the agent itself, and one rollout feeds many gr
 Metrics of the latest update are left in ``self.metrics`` (namespaced keys, see config/metrics.yaml)
 for the callbacks to evaluate, log and checkpoint; nothing here calls ``self.log``, whose per-call
 cost would be paid inside the hot loop.
+
+Data-parallel training (``devices * num_nodes > 1``, Lightning's DDP strategy): every rank runs this module
+on its own envs. After each rollout the ranks exchange their env steps, stop requests, normalization
+statistics and finished episodes (``utils.distributed``), so counters, schedules, the budget and the
+metrics are global; DDP averages the gradients in each backward pass; after the callbacks (rank 0's
+evaluation may end training) the ranks agree on whether to stop. One process pays for none of it.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,13 +30,17 @@ import torch
 from torch import Tensor
 
 from utils.config import Config
-from utils.environment import build_vec_env, load_normalization_state, normalization_state
+from utils.distributed import RankGroup, StatisticsSync, interleave, rank_seed, state_digest
+from utils.environment import build_vec_env, load_normalization_state, normalization_state, running_statistics
 from utils.errors import ConfigError, UserError
 from utils.policies import build_policy, load_policy_weights
 from utils.rollouts import Rollout, RolloutCollector, StopRequested, TrainingBatch
 from utils.runs import check_checkpoint_config
+from utils.torch_runtime import configure_torch
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+EPISODE_WINDOW = 100  # train/ep_rew_mean and ep_len_mean: means over the newest episodes of all ranks
+RANK_ZERO_FIELDS = frozenset({"wandb", "wandb_project"})  # only rank 0 logs: a W&B sweep sets them there alone
 
 
 def explained_variance(predictions: Tensor, targets: Tensor) -> float:
@@ -51,25 +62,35 @@ def normalize(advantages: Tensor) -> Tensor:
 class BaseAgent(pl.LightningModule):
     """Collects rollouts from vectorized envs and updates an actor-critic policy from them."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, rank: int = 0):
+        """``rank``: this process's rank in data-parallel training (its envs are seeded apart by it)."""
         super().__init__()
         self.config = config
+        self.rank = rank
         self.automatic_optimization = False
         #: set (by a signal handler, from any thread) to end training within a step: checked by the rollout
-        #: loop at every env step and by the update loop at every minibatch
+        #: loop at every env step and by the update loop at every minibatch (in one process)
         self.stop_requested = threading.Event()
         self.train_envs = build_vec_env(config, config.n_envs, training=True)
         self.policy = build_policy(
             config, self.train_envs.single_observation_space, self.train_envs.single_action_space
         )
-        self.collector = RolloutCollector(self.train_envs, self.policy, config.n_steps, seed=config.seed,
-                                          stop=self.stop_requested)
+        self.collector = RolloutCollector(self.train_envs, self.policy, config.n_steps,
+                                          seed=rank_seed(config.seed, rank), stop=self.stop_requested)
+        #: the other ranks, in data-parallel training (set when fitting starts); None in one process
+        self.ranks: RankGroup | None = None
+        self._statistics_sync: StatisticsSync | None = None
+        #: each rank's state_digest (weights, normalization statistics) at the end of data-parallel training
+        self.rank_digests: list[str] = []
         self.policy_lr = config.schedule("policy_lr")
         self.ent_coef = config.schedule("ent_coef")
         self.vf_coef = config.schedule("vf_coef")
         self.env_steps = 0
         self.updates = 0
         self.grad_steps = 0
+        self.episodes = 0
+        self.episode_returns: deque[float] = deque(maxlen=EPISODE_WINDOW)
+        self.episode_lengths: deque[int] = deque(maxlen=EPISODE_WINDOW)
         self.metrics: dict[str, float] = {}
         self.best_train_reward = float("-inf")
         self._fit_started = time.perf_counter()
@@ -106,24 +127,37 @@ class BaseAgent(pl.LightningModule):
             yield self.updates
 
     def on_fit_start(self) -> None:
-        self._fit_started = time.perf_counter()
-        self._steps_at_fit_start = self.env_steps
         if self._resume_optimizer_state is not None:
             try:
                 self.optimizers().optimizer.load_state_dict(self._resume_optimizer_state)
             except (KeyError, ValueError, TypeError, RuntimeError) as exc:
                 raise ConfigError(f"the checkpoint's optimizer state does not fit: {str(exc).splitlines()[0]}") from None
             self._resume_optimizer_state = None
+        if self.trainer.world_size > 1:
+            self._join_ranks()
+        self._fit_started = time.perf_counter()
+        self._steps_at_fit_start = self.env_steps
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
+        episodes_before = self.collector.episodes
         try:
-            rollout = self.collector.collect()
+            rollout: Rollout | None = self.collector.collect()
         except StopRequested:  # the partial rollout is dropped; the last complete update stands
-            self.trainer.should_stop = True
-            return
+            rollout = None
         # Env steps are transitions, as SB3 and episode lengths count them: the masked reset steps of
         # NEXT_STEP autoreset (a reset, no action taken) are not, so each episode costs its length.
-        self.env_steps += rollout.n_transitions
+        transitions = 0 if rollout is None else rollout.n_transitions
+        returns, lengths = self.collector.latest_episodes(self.collector.episodes - episodes_before)
+        stop = rollout is None or self.stop_requested.is_set()
+        if self.ranks is not None:  # from here on, every rank decides alike
+            transitions, stop, returns, lengths = self._exchange_rollout(transitions, stop, returns, lengths)
+        self.episodes += len(returns)
+        self.episode_returns.extend(returns)
+        self.episode_lengths.extend(lengths)
+        if stop:
+            self.trainer.should_stop = True
+            return
+        self.env_steps += transitions
         training_batch = self.compute_returns(rollout)
         stats = self.optimize(training_batch)
         self.updates += 1
@@ -131,7 +165,82 @@ class BaseAgent(pl.LightningModule):
         if self.budget_spent:
             self.trainer.should_stop = True
 
+    def on_train_end(self) -> None:
+        # after the callbacks' (last.ckpt is written): evidence that the ranks stayed in step
+        if self.ranks is not None:
+            self.rank_digests = self.ranks.gather(
+                state_digest(self.policy.state_dict(), normalization_state(self.train_envs)))
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # after every callback, rank 0's evaluation (early stop) included: all ranks stop together or none
+        if self.ranks is not None:
+            should_stop, stop_requested = self.ranks.sum([self.trainer.should_stop, self.stop_requested.is_set()])
+            self.trainer.should_stop = bool(should_stop)
+            if stop_requested:
+                self.stop_requested.set()
+
+    # -- data-parallel training -----------------------------------------------------------------
+    def _join_ranks(self) -> None:
+        """Check that the ranks train one config, each as the rank it was seeded for, then give every rank
+        rank 0's weights, optimizer state, counters and normalization statistics (a resumed run's, say)."""
+        configure_torch(self.config.torch_threads)  # Lightning's launcher set cores / processes threads instead
+        ranks = self.ranks = RankGroup(self.device)
+        joined = ranks.gather((self.rank, {k: v for k, v in self.config.to_dict().items() if k not in RANK_ZERO_FIELDS}))
+        for rank, (seeded_as, config) in enumerate(joined):
+            if seeded_as != rank:
+                raise ConfigError(f"a process set up as rank {seeded_as} joined as rank {rank}: the launcher's "
+                                  f"rank variables disagree with Lightning's")
+            differing = sorted(key for key in joined[0][1] if joined[0][1][key] != config.get(key))
+            if differing:
+                name = differing[0]
+                raise ConfigError(f"rank {rank} trains {name}={config.get(name)!r} but rank 0 {name}="
+                                  f"{joined[0][1][name]!r}: start every rank with the same command")
+        state = None
+        if ranks.rank == 0:
+            state = self.training_state()
+            del state["rng"]  # each rank keeps its own random streams
+        state = ranks.broadcast(state)
+        if ranks.rank != 0:
+            load_policy_weights(self.policy, state["policy"], "rank 0's state")
+            self.optimizers().optimizer.load_state_dict(state["optimizer"])
+            self._load_counters_and_statistics(state, "rank 0's state")
+            if self.updates:  # a resumed run: don't replay the random streams of its start
+                torch.manual_seed(rank_seed(self.config.seed + self.updates, self.rank))
+        self._statistics_sync = StatisticsSync(running_statistics(self.train_envs))
+
+    def _exchange_rollout(self, transitions: int, stop: bool, returns: list[float],
+                          lengths: list[int]) -> tuple[int, bool, list[float], list[int]]:
+        """One exchange after each rollout: every rank's transitions, stop requests, normalization statistics
+        and (when any rank finished one) episodes. Returns the total transitions, whether any rank stops
+        (then all do), and all ranks' new episodes."""
+        ranks, sync = self.ranks, self._statistics_sync
+        assert ranks is not None and sync is not None
+        totals = ranks.sum(np.concatenate([[transitions, stop, len(returns)], sync.contribution()]))
+        sync.apply(totals[3:], ranks.world_size)
+        if totals[1]:
+            self.stop_requested.set()  # a signal to any rank stops them all, as it would one process
+        if totals[2]:
+            gathered = ranks.gather((returns, lengths))
+            returns = interleave([rank_returns for rank_returns, _ in gathered])
+            lengths = interleave([rank_lengths for _, rank_lengths in gathered])
+        return int(totals[0]), bool(totals[1]), returns, lengths
+
+    @property
+    def update_stop(self) -> threading.Event | None:
+        """What ends an update between two minibatches: a stop request in one process; nothing when ranks
+        train together (each minibatch's gradients are averaged over all of them: they stop after the update)."""
+        return self.stop_requested if self.ranks is None else None
+
+    def mean_over_ranks(self, value: Tensor) -> float:
+        """A scalar averaged over the ranks (itself in one process): for decisions every rank must share."""
+        return value.item() if self.ranks is None else float(self.ranks.mean([value.item()])[0])
+
     # -- the algorithm --------------------------------------------------------------------------
+    @staticmethod
+    def loss_leaves_parameters_unused(config: Config) -> bool:
+        """Whether some policy parameters get no gradient from the loss (DDP must then look for them)."""
+        return False
+
     def compute_returns(self, rollout: Rollout) -> TrainingBatch:
         """Returns and advantages of the rollout's valid steps."""
         raise NotImplementedError
@@ -153,12 +262,17 @@ class BaseAgent(pl.LightningModule):
 
         A non-finite gradient norm (from a NaN or infinite loss, or an overflow) raises
         :class:`TrainingDiverged` before the optimizer steps, so the weights stay those of the last good step.
-        Calls torch directly rather than ``manual_backward``/``LightningOptimizer.step``: their hooks
-        cost ~0.2 ms per call, 15% of a CartPole gradient step, and buy nothing for fp32 on one device.
+        In one process it calls torch directly rather than ``manual_backward``/``LightningOptimizer.step``:
+        their hooks cost ~0.2 ms per call, 15% of a CartPole gradient step, and buy nothing for fp32 on one
+        device. Data-parallel, the backward goes through ``manual_backward`` so DDP averages the gradients;
+        every rank then clips the same norm and takes the same step.
         """
         optimizer = self.optimizers().optimizer
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.ranks is None:
+            loss.backward()
+        else:  # through the DDP strategy, which all-reduces the gradients during the backward pass
+            self.manual_backward(loss)
         try:
             grad_norm = torch.nn.utils.clip_grad_norm_(
                 self.policy.parameters(), self.config.max_grad_norm, error_if_nonfinite=True)
@@ -187,22 +301,23 @@ class BaseAgent(pl.LightningModule):
 
     # -- metrics --------------------------------------------------------------------------------
     def _record_metrics(self, batch: TrainingBatch, stats: dict[str, float]) -> None:
-        collector = self.collector
         elapsed = time.perf_counter() - self._fit_started
+        stats = {**stats, "explained_variance": explained_variance(batch.old_values, batch.returns)}
+        if self.ranks is not None:  # each rank's losses, KL, ...: their mean
+            stats = dict(zip(stats, self.ranks.mean(list(stats.values())).tolist()))
         metrics = {f"train/{key}": value for key, value in stats.items()}
-        if collector.episode_returns:
-            mean_return = float(np.mean(collector.episode_returns))
+        if self.episode_returns:
+            mean_return = float(np.mean(self.episode_returns))
             self.best_train_reward = max(self.best_train_reward, mean_return)
             metrics["train/ep_rew_mean"] = mean_return
             metrics["train/ep_rew_best"] = self.best_train_reward
-            metrics["train/ep_len_mean"] = float(np.mean(collector.episode_lengths))
-        metrics["train/explained_variance"] = explained_variance(batch.old_values, batch.returns)
+            metrics["train/ep_len_mean"] = float(np.mean(self.episode_lengths))
         metrics.update(
             {
                 "time/env_steps": self.env_steps,
                 "time/updates": self.updates,
                 "time/grad_steps": self.grad_steps,
-                "time/episodes": collector.episodes,
+                "time/episodes": self.episodes,
                 "time/elapsed_s": elapsed,
                 "time/fps": (self.env_steps - self._steps_at_fit_start) / max(elapsed, 1e-9),
             }
@@ -220,7 +335,7 @@ class BaseAgent(pl.LightningModule):
                 "env_steps": self.env_steps,
                 "updates": self.updates,
                 "grad_steps": self.grad_steps,
-                "episodes": self.collector.episodes,
+                "episodes": self.episodes,
             },
             "best_train_reward": self.best_train_reward,
             "rng": {
@@ -238,6 +353,17 @@ class BaseAgent(pl.LightningModule):
         check_checkpoint_config(state, self.config, source)
         load_policy_weights(self.policy, state["policy"], source)
         self._resume_optimizer_state = _checked_optimizer_state(state.get("optimizer"), self.policy, source)
+        self._load_counters_and_statistics(state, source)
+        try:
+            rng = state.get("rng")
+            if rng:
+                torch.set_rng_state(rng["torch"])
+                np.random.set_state(("MT19937", np.asarray(rng["numpy"][0], dtype=np.uint32), *rng["numpy"][1:]))
+                random.setstate(_as_tuples(rng["python"]))
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError):
+            raise ConfigError(f"{source} is damaged: its random generator states cannot be restored") from None
+
+    def _load_counters_and_statistics(self, state: dict[str, Any], source: str) -> None:
         part = "normalization statistics"
         try:
             load_normalization_state(self.train_envs, state.get("normalization", {}))
@@ -246,14 +372,8 @@ class BaseAgent(pl.LightningModule):
             self.env_steps = int(counters["env_steps"])
             self.updates = int(counters["updates"])
             self.grad_steps = int(counters["grad_steps"])
-            self.collector.episodes = int(counters["episodes"])
+            self.episodes = int(counters["episodes"])
             self.best_train_reward = float(state.get("best_train_reward", float("-inf")))
-            part = "random generator states"
-            rng = state.get("rng")
-            if rng:
-                torch.set_rng_state(rng["torch"])
-                np.random.set_state(("MT19937", np.asarray(rng["numpy"][0], dtype=np.uint32), *rng["numpy"][1:]))
-                random.setstate(_as_tuples(rng["python"]))
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError):
             raise ConfigError(f"{source} is damaged: its {part} cannot be restored") from None
 

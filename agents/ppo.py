@@ -58,11 +58,11 @@ class PPO(BaseAgent):
     averages clip_fraction the same way, approx_kl over the last epoch only), computed once from the saved
     log-ratios rather than once per gradient step. With
     ``target_kl``, SB3's rule ends the update at the first minibatch whose approx_kl exceeds
-    1.5 x target_kl.
+    1.5 x target_kl (data-parallel: whose approx_kl averaged over the ranks does).
     """
 
-    def __init__(self, config):
-        super().__init__(config)
+    def __init__(self, config, rank: int = 0):
+        super().__init__(config, rank)
         self.clip_range = config.schedule("clip_range")
         self.clip_range_vf = None if config.clip_range_vf is None else config.schedule("clip_range_vf")
 
@@ -94,14 +94,16 @@ class PPO(BaseAgent):
         vf_coef, ent_coef = self.vf_coef(progress), self.ent_coef(progress)
         batch = batch.to(self.device)
         terms, grad_norms, log_ratios = [], [], []
-        for mb in batch.epochs(config.n_epochs, config.batch_size, self.stop_requested):
+        for mb in batch.epochs(config.n_epochs, config.batch_size, self.update_stop):
             log_probs, entropy, values = self.policy.evaluate_actions(mb.obs, mb.actions)
             loss, loss_terms, log_ratio = ppo_loss(
                 log_probs, mb.old_log_probs, self.batch_advantages(mb.advantages), values,
                 mb.old_values, mb.returns, entropy, clip_range, clip_range_vf, vf_coef, ent_coef,
             )
             log_ratios.append(log_ratio)
-            if config.target_kl is not None and policy_shift(log_ratio, clip_range)[0].item() > 1.5 * config.target_kl:
+            # every rank must take the same decision: it stops on the ranks' mean approx_kl
+            if config.target_kl is not None and self.mean_over_ranks(policy_shift(log_ratio, clip_range)[0]) > (
+                    1.5 * config.target_kl):
                 break
             grad_norms.append(self.gradient_step(loss))
             terms.append(loss_terms)

@@ -37,6 +37,10 @@ class REINFORCE(BaseAgent):
     """REINFORCE: returns are reward-to-go (``mc:rtg``) or whole-episode (``mc:episode``); with
     ``use_baseline`` the advantage is the return minus a learned value, otherwise the return itself."""
 
+    @staticmethod
+    def loss_leaves_parameters_unused(config) -> bool:
+        return not config.use_baseline  # the value head, trained by nothing but the baseline's loss
+
     def compute_returns(self, rollout: Rollout) -> TrainingBatch:
         config = self.config
         values = rollout.values.numpy() if config.use_baseline else None
@@ -69,7 +73,7 @@ class REINFORCE(BaseAgent):
         vf_coef, ent_coef = self.vf_coef(progress), self.ent_coef(progress)
         batch = batch.to(self.device)
         terms, grad_norms = [], []
-        for mb in batch.epochs(config.n_epochs, config.batch_size, self.stop_requested):
+        for mb in batch.epochs(config.n_epochs, config.batch_size, self.update_stop):
             log_probs, entropy, values = self.policy.evaluate_actions(mb.obs, mb.actions)
             loss, loss_terms = reinforce_loss(
                 log_probs, self.batch_advantages(mb.advantages), entropy,

@@ -70,6 +70,7 @@ def make_row(side: str, config: Config, env_steps: int, wall_s: float, clock: Ev
         "env_id": config.env_id,
         "algo_id": config.algo_id,
         "seed": config.seed,
+        "processes": config.world_size,
         "env_steps": env_steps,
         "wall_s": wall_s,
         "eval_s": clock.eval_s,
@@ -87,15 +88,22 @@ def make_row(side: str, config: Config, env_steps: int, wall_s: float, clock: Ev
 
 
 # -- this project ---------------------------------------------------------------------------------------
-def run_ours(config: Config) -> dict[str, Any]:
-    """``train(config, quiet=True)``, with its evaluation and ``Trainer.fit`` timed by wrapping them."""
+def run_ours(config: Config) -> dict[str, Any] | None:
+    """``train(config, quiet=True)``, with its evaluation and training timed by wrapping them; side
+    ``ours xN`` for N training processes. None in a training process other than rank 0.
+
+    The clock starts when training does (``BaseAgent.on_fit_start``, once the training processes have joined):
+    starting the other ranks and forming their process group is start-up, as imports are.
+    """
     import pytorch_lightning as pl
 
+    from agents.base import BaseAgent
     from train import train
     from trainer_callbacks import EvaluationCallback
 
     clock = EvalClock()
-    evaluate, fit = EvaluationCallback.evaluate, pl.Trainer.fit
+    fit_began = 0.0
+    evaluate, fit, on_fit_start = EvaluationCallback.evaluate, pl.Trainer.fit, BaseAgent.on_fit_start
 
     def timed_evaluate(callback: EvaluationCallback, trainer: pl.Trainer, agent: Any) -> Any:
         began = time.perf_counter()
@@ -104,14 +112,25 @@ def run_ours(config: Config) -> dict[str, Any]:
         return result
 
     def timed_fit(trainer: pl.Trainer, *args: Any, **kwargs: Any) -> Any:
-        clock.start()  # train() starts its own wall clock right before this call
+        nonlocal fit_began
+        fit_began = time.perf_counter()  # train() starts its own wall clock right before this call
         return fit(trainer, *args, **kwargs)
+
+    def timed_on_fit_start(agent: BaseAgent) -> None:
+        on_fit_start(agent)
+        clock.start()
 
     EvaluationCallback.evaluate = timed_evaluate
     pl.Trainer.fit = timed_fit
-    results = train(config, quiet=True)
-    return make_row("ours", config, results["total_timesteps"], results["wall_time_s"], clock,
-                    results["reward_threshold"])
+    BaseAgent.on_fit_start = timed_on_fit_start
+    # With devices > 1, Lightning's launcher re-runs this worker's command line for the other ranks:
+    # the same training, so relaunchable; they train alongside rank 0 and return None (no row).
+    results = train(config, quiet=True, relaunchable=True)
+    if results is None:
+        return None
+    side = "ours" if config.world_size == 1 else f"ours x{config.world_size}"
+    return make_row(side, config, results["total_timesteps"], results["wall_time_s"] - (clock.started - fit_began),
+                    clock, results["reward_threshold"])
 
 
 # -- Stable-Baselines3 ----------------------------------------------------------------------------------
@@ -273,7 +292,7 @@ def run_reference(config: Config) -> dict[str, Any]:
                     agent.hp.reward_threshold)
 
 
-RUNNERS: dict[str, Callable[[Config], dict[str, Any]]] = {
+RUNNERS: dict[str, Callable[[Config], dict[str, Any] | None]] = {
     "ours": run_ours, "sb3": run_sb3, "reference": run_reference,
 }
 
@@ -282,7 +301,8 @@ def main(argv: list[str]) -> int:
     side, config_id, overrides, out_path = argv
     config = run_config(config_id, json.loads(overrides))
     row = RUNNERS[side](config)
-    Path(out_path).write_text(json.dumps(row) + "\n")
+    if row is not None:  # rank 0 of several training processes writes it
+        Path(out_path).write_text(json.dumps(row) + "\n")
     return 0
 
 

@@ -5,6 +5,7 @@ pure-PyTorch reference.
     python scripts/benchmark.py CartPole-v1:ppo Acrobot-v1:ppo --seed-list 100-109
     python scripts/benchmark.py CartPole-v1:ppo --vs sb3 --seed-list 100-119 --json bench.json
     python scripts/benchmark.py CartPole-v1:ppo --vs reference --seeds 3
+    python scripts/benchmark.py CartPole-v1:ppo LunarLander-v3:ppo --devices 1,2 --max-steps 100000
 
 Every run is a fresh child process (scripts/_bench_worker.py) in a temporary folder, so its wall time
 and peak RSS are its own and no run folders are left behind. Seeds are ``--seed-list`` (``100-109``,
@@ -15,6 +16,10 @@ confidence interval, and the mean eval reward at fixed env steps (the learning c
 
 Medians are over seeds. A run that never reaches the threshold counts as never ("to threshold" is
 infinite), so those medians show "-" when half the runs or more did not solve.
+
+``--devices 1,2`` measures data-parallel scaling: each config and seed trains once per count of CPU
+training processes (``--devices N --accelerator cpu``), alternating counts, and the table shows the env
+steps per second of each count (side ``ours xN``).
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from _bench_stats import curve, median, median_ratio_ci, to_threshold  # noqa: E402  (this folder is on sys.path)
 from _bench_worker import sb3_ppo_kwargs  # noqa: E402
-from utils.config import Config, load_config, parse_config_id  # noqa: E402  (needs the repo on sys.path)
+from utils.config import Config, load_config, parse_config_id, replace_config  # noqa: E402  (needs the repo on sys.path)
+from utils.distributed import resolve_placement  # noqa: E402
 from utils.errors import UserError  # noqa: E402
 
 REFERENCE_CONFIG_ID = "CartPole-v1:ppo"  # the only config scripts/reference_ppo.py reproduces
@@ -66,7 +72,8 @@ def run_child(side: str, config: Config, seed: int) -> dict[str, Any]:
     """One run in a fresh process whose working directory is a temporary folder; returns its row."""
     with tempfile.TemporaryDirectory(prefix="benchmark-") as tmp:
         out = Path(tmp) / "row.json"
-        overrides = {"seed": seed, "max_timesteps": config.max_timesteps, "eval_freq": config.eval_freq}
+        overrides = {"seed": seed, "max_timesteps": config.max_timesteps, "eval_freq": config.eval_freq,
+                     "devices": config.devices, "accelerator": config.accelerator}
         command = [sys.executable, str(WORKER), side, config.config_id, json.dumps(overrides), str(out)]
         proc = subprocess.run(command, cwd=tmp, capture_output=True, text=True)
         if proc.returncode != 0 or not out.exists():
@@ -84,17 +91,23 @@ def describe(row: dict[str, Any]) -> str:
             f"{row['train_sps']:,.0f} train steps/s, {row['peak_rss_mb']:.0f} MB")
 
 
-def make_plan(configs: list[Config], seeds: int | list[int], vs: str | None) -> list[tuple[str, Config, int]]:
-    """``(side, config, seed)`` in run order: per config and seed, ours then theirs.
+def make_plan(configs: list[Config], seeds: int | list[int], vs: str | None,
+              devices: list[int] | None = None) -> list[tuple[str, Config, int]]:
+    """``(side, config, seed)`` in run order: per config and seed, ours then theirs; or with ``devices``, ours
+    with each count of CPU training processes in turn.
 
     ``seeds`` is an explicit list, or a count N meaning each config's seed + 0..N-1.
     """
-    sides = ("ours", vs) if vs else ("ours",)
-
     def seeds_of(config: Config) -> list[int]:
         return seeds if isinstance(seeds, list) else [config.seed + i for i in range(seeds)]
 
-    return [(side, config, seed) for config in configs for seed in seeds_of(config) for side in sides]
+    def variants(config: Config) -> list[tuple[str, Config]]:
+        if devices:
+            return [("ours", replace_config(config, {"devices": count, "accelerator": "cpu"})) for count in devices]
+        return [(side, config) for side in (("ours", vs) if vs else ("ours",))]
+
+    return [(side, variant, seed) for config in configs for seed in seeds_of(config)
+            for side, variant in variants(config)]
 
 
 def run_all(plan: list[tuple[str, Config, int]]) -> list[dict[str, Any]]:
@@ -111,6 +124,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians of one side's runs of one config, and how many of them reached the threshold."""
     first = rows[0]
     summary = {key: first[key] for key in ("side", "config_id", "env_id", "algo_id")}
+    summary["processes"] = first.get("processes", 1)
     summary.update(runs=len(rows), solved=sum(bool(row["solved"]) for row in rows))
     summary.update({key: median(to_threshold(rows, key) if key in THRESHOLD_KEYS else [row[key] for row in rows])
                     for key, _, _ in METRICS})
@@ -173,10 +187,12 @@ def format_table(headers: list[str], body: list[list[str]]) -> str:
 
 
 def learning_table(summaries: list[dict[str, Any]]) -> str:
-    headers = ["env", "algo", "solved", "steps to threshold", "s to threshold", "final eval reward", "wall s"]
+    headers = ["env", "algo", "solved", "steps to threshold", "s to threshold", "final eval reward", "wall s",
+               "processes", "train env steps/s"]
     body = [
         [s["env_id"], s["algo_id"], f"{s['solved']}/{s['runs']}", fmt(s["solved_at_steps"], 0),
-         fmt(s["solve_s"], 2), fmt(s["final_eval_reward"], 1), fmt(s["wall_s"], 2)]
+         fmt(s["solve_s"], 2), fmt(s["final_eval_reward"], 1), fmt(s["wall_s"], 2), str(s["processes"]),
+         fmt(s["train_sps"], 0)]
         for s in summaries
     ]
     return format_table(headers, body)
@@ -285,7 +301,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="with --vs: env steps of the learning-curve table, e.g. 5000,10000,20000 "
                              "(default: eval_freq x 1, 2, 4, 8, 16 within the budget)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write per-run rows and medians here")
-    parser.add_argument("--vs", choices=("sb3", "reference"), help="compare with SB3 or scripts/reference_ppo.py")
+    side = parser.add_mutually_exclusive_group()
+    side.add_argument("--vs", choices=("sb3", "reference"), help="compare with SB3 or scripts/reference_ppo.py")
+    side.add_argument("--devices", type=step_list, metavar="COUNTS",
+                      help="compare counts of CPU training processes (data-parallel), e.g. 1,2")
     return parser.parse_args(argv)
 
 
@@ -294,6 +313,9 @@ def load_configs(args: argparse.Namespace) -> list[Config]:
     overrides = {key: value for key, value in (("max_timesteps", args.max_steps), ("eval_freq", args.eval_freq))
                  if value is not None}
     configs = [load_config(*parse_config_id(config_id), overrides) for config_id in args.configs]
+    for config in configs:  # each count of processes must fit this machine
+        for count in args.devices or ():
+            resolve_placement(replace_config(config, {"devices": count, "accelerator": "cpu"}))
     if args.vs == "sb3" and importlib.util.find_spec("stable_baselines3") is None:
         raise UserError("--vs sb3 needs stable-baselines3: pip install -e '.[bench]'")
     for config in configs:
@@ -314,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     seeds = args.seed_list or args.seeds or DEFAULT_SEEDS
     try:
-        rows = run_all(make_plan(configs, seeds, args.vs))
+        rows = run_all(make_plan(configs, seeds, args.vs, args.devices))
     except BenchmarkError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -175,6 +176,20 @@ def test_plan_alternates_sides_per_seed(cartpole):
     assert [(side, seed) for side, _, seed in plan] == [("ours", 42), ("sb3", 42), ("ours", 43), ("sb3", 43)]
     plan = benchmark.make_plan([cartpole], [100, 105], None)
     assert [(side, seed) for side, _, seed in plan] == [("ours", 100), ("ours", 105)]
+    plan = benchmark.make_plan([cartpole], [100, 105], None, devices=[1, 2])
+    assert [(side, config.devices, config.accelerator, seed) for side, config, seed in plan] == [
+        ("ours", 1, "cpu", 100), ("ours", 2, "cpu", 100), ("ours", 1, "cpu", 105), ("ours", 2, "cpu", 105)]
+
+
+def test_learning_report_shows_each_count_of_processes_with_its_throughput():
+    rows = [fake_row("ours", 42, 20000, 6000.0, processes=1), fake_row("ours x2", 42, 20000, 9000.0, processes=2)]
+    table, _ = benchmark.report(rows, None)
+    assert [line.split()[-2:] for line in table.splitlines()[2:]] == [["1", "6,000"], ["2", "9,000"]]
+
+
+def test_more_processes_than_cores_is_refused_before_any_run(capsys):
+    assert benchmark.main(["CartPole-v1:ppo", "--devices", f"1,{len(os.sched_getaffinity(0)) + 1}"]) == 2
+    assert "on the CPU: this machine gives this process" in capsys.readouterr().err
 
 
 def test_median_ratio_ci_brackets_the_ratio_and_narrows_with_more_seeds():
@@ -253,6 +268,7 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     ["CartPole-v1:ppo", "--seed-list", "109-100"], ["CartPole-v1:ppo", "--seed-list", ""],
     ["CartPole-v1:ppo", "--seed-list", "a-b"], ["CartPole-v1:ppo", "--seeds", "3", "--seed-list", "1-3"],
     ["CartPole-v1:ppo", "--eval-freq", "0"], ["CartPole-v1:ppo", "--checkpoints", "5000,x"],
+    ["CartPole-v1:ppo", "--vs", "sb3", "--devices", "1,2"], ["CartPole-v1:ppo", "--devices", "0"],
 ])
 def test_bad_arguments_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exc:

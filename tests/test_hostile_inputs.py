@@ -33,10 +33,12 @@ TRAIN_WITH_CONFIG_DIR = ("import sys, pathlib, utils.config.loading as loading; 
 
 
 def run_cli(script: str, args: list[str], cwd: Path, config_dir: Path | None = None,
-            **popen) -> subprocess.CompletedProcess:
+            env: dict[str, str | None] | None = None, **popen) -> subprocess.CompletedProcess:
+    """``script`` with ``args``; ``env`` changes the environment (None removes a variable)."""
+    environment = {key: value for key, value in cli_env(**(env or {})).items() if value is not None}
     if config_dir is None:
-        return run_script(script, *args, cwd=cwd, **popen)
-    return run_code(TRAIN_WITH_CONFIG_DIR, str(config_dir), *args, cwd=cwd, **popen)
+        return run_script(script, *args, cwd=cwd, env=environment, **popen)
+    return run_code(TRAIN_WITH_CONFIG_DIR, str(config_dir), *args, cwd=cwd, env=environment, **popen)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -135,6 +137,7 @@ class Case:
     code: int = 2
     setup: Callable[[Path], None] | None = None
     config_files: dict[str, str | bytes] = field(default_factory=dict)
+    env: dict[str, str | None] = field(default_factory=dict)
 
 
 GOOD_YAML = "env_id: Bandit-v0\nppo: {algo_id: ppo, max_timesteps: 256}\n"
@@ -170,7 +173,24 @@ CASES = [
     Case("bad wrapper parameter", ["CartPole-v1:ppo", "--env_wrappers", "[{id: CartPoleV1_RewardShaper, x: 1}]"],
          "bad parameters for env wrapper 'CartPoleV1_RewardShaper'"),
     Case("obs_type outside Atari", ["Bandit-v0:ppo", "--obs_type", "ram"], "obs_type applies to Atari"),
-    Case("unknown device", ["Bandit-v0:ppo", "--device", "tpu"], "device must be one of cpu, cuda, auto"),
+    Case("unknown accelerator", ["Bandit-v0:ppo", "--accelerator", "tpu"],
+         "--accelerator must be one of cpu, gpu, auto; got 'tpu'"),
+    Case("gpu without a GPU", ["Bandit-v0:ppo", "--accelerator", "gpu"], "torch finds no CUDA GPU",
+         env={"CUDA_VISIBLE_DEVICES": ""}),
+    Case("the old device option", ["Bandit-v0:ppo", "--device", "cuda"], "unknown option --device (renamed: use "
+         "--accelerator)"),
+    Case("the old device field in a file", ["Mine:ppo"], "unknown field 'device' (did you mean 'accelerator'?)",
+         config_files={"Mine.yaml": GOOD_YAML + "device: cpu\n"}),
+    Case("zero devices", ["Bandit-v0:ppo", "--devices", "0"], "devices must be >= 1, got 0"),
+    Case("negative devices", ["Bandit-v0:ppo", "--devices", "-1"], "devices must be >= 1, got -1"),
+    Case("words for devices", ["Bandit-v0:ppo", "--devices", "abc"], "--devices must be an integer, got 'abc'"),
+    Case("fractional devices", ["Bandit-v0:ppo", "--devices", "1.5"], "--devices must be an integer, got '1.5'"),
+    Case("absurd devices", ["Bandit-v0:ppo", "--devices", "99999"], "devices must be <= 1,024"),
+    Case("more CPU processes than cores", ["Bandit-v0:ppo", "--devices", "1024", "--accelerator", "cpu"],
+         "devices 1024 on the CPU: this machine gives this process"),
+    Case("zero nodes", ["Bandit-v0:ppo", "--num_nodes", "0"], "num_nodes must be >= 1, got 0"),
+    Case("nodes without a rendezvous", ["Bandit-v0:ppo", "--num-nodes", "2"], "num_nodes 2: set MASTER_ADDR",
+         env={"MASTER_ADDR": None, "SLURM_JOB_NODELIST": None}),
     Case("absurd frame stack", ["Bandit-v0:ppo", "--frame_stack", "1000"], "frame_stack must be <= 64"),
     Case("zero budget", ["Bandit-v0:ppo", "--max-steps", "0"], "max_timesteps must be >= 1"),
     Case("words for budget", ["Bandit-v0:ppo", "--max-steps", "lots"], "max_timesteps must be an integer"),
@@ -285,7 +305,7 @@ def test_hostile_input_is_one_clear_line_and_changes_nothing(case: Case, work: P
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content if isinstance(content, bytes) else content.encode())
     before = snapshot(work / "runs")
-    result = run_cli(case.script, case.args, cwd=work, config_dir=config_dir)
+    result = run_cli(case.script, case.args, cwd=work, config_dir=config_dir, env=case.env)
     one_error_line(result, case.code, case.expected)
     assert snapshot(work / "runs") == before
     assert not (work / "PWNED").exists()  # nothing in a checkpoint was ever unpickled

@@ -18,6 +18,8 @@ HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class GracefulInterruptCallback(pl.Callback):
     def __init__(self) -> None:
         self.signum: int | None = None
+        #: print what happens on a signal (one rank of several says it for all)
+        self.announce = True
         self._agent: BaseAgent | None = None
         self._previous: dict[int, object] = {}
 
@@ -31,8 +33,9 @@ class GracefulInterruptCallback(pl.Callback):
         self.signum = signum
         if self._agent is not None:
             self._agent.stop_requested.set()
-        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-        print(f"\n{name}: stopping after this step, then saving (send it again to stop at once)", flush=True)
+        if self.announce:
+            name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+            print(f"\n{name}: stopping after this step, then saving (send it again to stop at once)", flush=True)
 
     def install(self) -> None:
         """Handle the signals from now on (call it before building envs, so no window is left unhandled)."""
@@ -50,7 +53,11 @@ class GracefulInterruptCallback(pl.Callback):
 
     def on_fit_start(self, trainer: pl.Trainer, agent: BaseAgent) -> None:
         self.attach(agent)
-        self.install()  # again: Lightning's own SIGTERM handler, set since, would end the run as failed
+
+    def on_train_start(self, trainer: pl.Trainer, agent: BaseAgent) -> None:
+        # Again, over the SIGTERM handler Lightning sets after on_fit_start: it would end the run as failed,
+        # and with several ranks it broadcasts from inside the handler, out of step with training's collectives.
+        self.install()
 
     def on_train_batch_end(self, trainer: pl.Trainer, agent: BaseAgent, outputs, batch, batch_idx: int) -> None:
         if self.interrupted:

@@ -12,12 +12,14 @@ from utils.errors import UserError
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with errors raised as :class:`UserError` (printed as one line by the entry point) and no
-    prefix matching of option names (``--n`` must not silently mean ``--n_envs``)."""
+    prefix matching of option names (``--n`` must not silently mean ``--n_envs``). ``renamed`` maps options of
+    earlier versions to their new names, which an unknown option's message then suggests."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, renamed: dict[str, str] | None = None, **kwargs) -> None:
         kwargs.setdefault("allow_abbrev", False)
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         super().__init__(*args, **kwargs)
+        self.renamed = dict(renamed or {})
 
     def error(self, message: str) -> NoReturn:
         missing = re.fullmatch(r"argument (\S+?)(?:/\S+)?: expected one argument", message)
@@ -30,6 +32,10 @@ class ArgumentParser(argparse.ArgumentParser):
         """parse_args, with an unknown option reported as one line suggesting the closest known one."""
         args, rest = self.parse_known_args(argv)
         if rest:
+            name = rest[0].partition("=")[0].replace("_", "-")
+            renamed = next((new for old, new in self.renamed.items() if old.replace("_", "-") == name), None)
+            if renamed is not None:
+                raise UserError(f"unknown option {rest[0].partition('=')[0]} (renamed: use {renamed})")
             raise UserError(unknown_argument_message(rest[0], self.option_names()))
         return args
 

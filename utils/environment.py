@@ -27,7 +27,7 @@ from gym_wrappers.return_normalization import NormalizeRewardByReturn
 from utils.env_families import env_spec, family_for
 
 __all__ = ["build_vec_env", "check_env_config", "env_spec", "load_normalization_state", "make_env_fn",
-           "normalization_state", "reward_threshold"]
+           "normalization_state", "reward_threshold", "running_statistics"]
 
 
 def reward_threshold(config: Any) -> float | None:
@@ -110,19 +110,18 @@ def _find_wrapper(envs: VectorEnv, cls: type) -> Any | None:
     return None
 
 
+def running_statistics(envs: VectorEnv) -> dict[str, Any]:
+    """The live running statistics (gymnasium ``RunningMeanStd``) of the env's normalization wrappers, by key."""
+    found = {key: _find_wrapper(envs, cls) for key, cls, _ in _NORMALIZERS}
+    return {key: getattr(found[key], attr) for key, _, attr in _NORMALIZERS if found[key] is not None}
+
+
 def normalization_state(envs: VectorEnv) -> dict[str, dict[str, Any]]:
     """Running statistics of the env's normalization wrappers, as checkpoint-safe lists."""
-    state: dict[str, dict[str, Any]] = {}
-    for key, cls, attr in _NORMALIZERS:
-        wrapper = _find_wrapper(envs, cls)
-        if wrapper is not None:
-            rms = getattr(wrapper, attr)
-            state[key] = {
-                "mean": np.asarray(rms.mean).tolist(),
-                "var": np.asarray(rms.var).tolist(),
-                "count": float(rms.count),
-            }
-    return state
+    return {
+        key: {"mean": np.asarray(rms.mean).tolist(), "var": np.asarray(rms.var).tolist(), "count": float(rms.count)}
+        for key, rms in running_statistics(envs).items()
+    }
 
 
 def load_normalization_state(envs: VectorEnv, state: dict[str, dict[str, Any]]) -> None:

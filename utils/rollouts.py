@@ -143,6 +143,13 @@ class RolloutCollector:
                 buf.last_values[:] = values[n:]
         return buf
 
+    def latest_episodes(self, n: int) -> tuple[list[float], list[int]]:
+        """Returns and lengths of the ``n`` newest recorded episodes (at most the statistics window's worth)."""
+        n = min(n, len(self.episode_returns))
+        if n <= 0:
+            return [], []
+        return list(self.episode_returns)[-n:], list(self.episode_lengths)[-n:]
+
     def _record_episodes(self, infos: dict) -> None:
         done = infos["_episode"]
         returns = infos["episode"]["r"][done]

@@ -31,9 +31,18 @@ from utils.errors import ConfigError
 #: fields the loader sets itself, never a user
 LOADER_FIELDS = frozenset({"variant"})
 SETTABLE_FIELDS = tuple(name for name in schema_fields() if name not in LOADER_FIELDS)
+#: fields of earlier versions: old name -> (new name, old value -> new value); old run folders' config.json
+#: files still load (config_from_dict maps them), and the old name is suggested away everywhere else
+RENAMED_FIELDS: dict[str, tuple[str, dict[Any, Any]]] = {
+    "device": ("accelerator", {"cpu": "cpu", "cuda": "gpu", "auto": "auto"}),
+}
 
 
 def closest(word: object, options: list[str] | set[str]) -> str | None:
+    """The option closest to ``word`` (a renamed field's new name, when it is one), or None."""
+    renamed = RENAMED_FIELDS.get(str(word))
+    if renamed is not None and renamed[0] in options:
+        return renamed[0]
     matches = difflib.get_close_matches(str(word), sorted(options), n=1)
     return matches[0] if matches else None
 
@@ -55,11 +64,22 @@ def config_from_dict(data: Any) -> Config:
     """Rebuild a config from ``Config.to_dict()`` output (e.g. a run's config.json); strict and validated."""
     if not isinstance(data, dict):
         raise ConfigError(f"a config must be a mapping of fields, got {type(data).__name__}")
+    data = _renamed_to_current(data)
     for name in data:
         if name not in ALL_FIELD_TYPES:
             match = closest(name, set(ALL_FIELD_TYPES))
             raise ConfigError(f"unknown field {name!r}" + (f" (did you mean {match!r}?)" if match else ""))
     return make_config(dict(data), droppable=set())
+
+
+def _renamed_to_current(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with renamed fields under their new names (a value the new field already has wins)."""
+    current = dict(data)
+    for old, (new, values) in RENAMED_FIELDS.items():
+        if old in current:
+            value = current.pop(old)
+            current.setdefault(new, values.get(value, value) if isinstance(value, str) else value)
+    return current
 
 
 def replace_config(cfg: Config, overrides: dict[str, Any]) -> Config:

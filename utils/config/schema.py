@@ -23,13 +23,15 @@ OptimizerName = Literal["adamw", "adam", "sgd"]
 AdvantageNorm = Literal["rollout", "batch", "off"]
 Vectorization = Literal["sync", "async", "auto"]
 ObsType = Literal["rgb", "ram", "objects"]
-Device = Literal["cpu", "cuda", "auto"]
+Accelerator = Literal["cpu", "gpu", "auto"]
 ReturnsType = Literal["mc:rtg", "mc:episode"]
 VideoFreq = Literal["best", "every_eval", "off"]
 
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding (and so gymnasium's action spaces) accepts no more
 MAX_N_ENVS = 4096
 MAX_TORCH_THREADS = 256  # far beyond any useful count; huge values crash torch's thread pool
+MAX_DEVICES = 1024  # processes on one machine: beyond any CPU core or GPU count
+MAX_NUM_NODES = 4096
 WANDB_PROJECT_FORBIDDEN = "/\\#?%:"  # characters W&B refuses in project names
 
 
@@ -103,7 +105,13 @@ class Config:
         "every_eval, N (every N env steps and at each new best) or off; all but off also record at the end")
     # -- machine and bookkeeping
     torch_threads: int = option(1, "torch CPU threads (0: torch's default; 1 is fastest for small MLPs)")
-    device: Device = option("cpu", "where the network runs: cpu, cuda or auto")
+    accelerator: Accelerator = option(
+        "auto", "where the network runs: cpu, gpu (CUDA) or auto (a GPU for the cnn policy when there is one, "
+        "else the CPU, where small MLPs run faster)")
+    devices: int = option(
+        1, "training processes per machine, each with its own n_envs envs (CPU processes, or GPUs with "
+        "accelerator gpu); above 1 trains data-parallel (DDP), gradients averaged across processes")
+    num_nodes: int = option(1, "machines training together (each runs train.py with the same arguments)")
     log_every_updates: int = option(1, "log metrics every N updates")
     checkpoint_every_updates: int = option(50, "write last.ckpt every N updates (0: only at the end)")
     # -- experiment tracking
@@ -126,6 +134,11 @@ class Config:
     def rollout_size(self) -> int:
         """Transitions per rollout: n_envs * n_steps."""
         return self.n_envs * self.n_steps
+
+    @property
+    def world_size(self) -> int:
+        """Training processes in all: devices * num_nodes."""
+        return self.devices * self.num_nodes
 
     @property
     def n_minibatches(self) -> int:
@@ -156,7 +169,7 @@ class Config:
             ("n_envs", 1, MAX_N_ENVS), ("n_steps", 1, 10**7), ("n_epochs", 1, 10**4), ("max_timesteps", 1, 10**13),
             ("eval_episodes", 1, 10**5), ("frame_stack", 1, 64), ("log_every_updates", 1, 10**9),
             ("seed", 0, MAX_SEED), ("eval_freq", 0, 10**13), ("torch_threads", 0, MAX_TORCH_THREADS),
-            ("checkpoint_every_updates", 0, 10**9),
+            ("checkpoint_every_updates", 0, 10**9), ("devices", 1, MAX_DEVICES), ("num_nodes", 1, MAX_NUM_NODES),
         ):
             value = getattr(self, name)
             require(value >= low, f"{name} must be >= {low}, got {value}")
