@@ -6,6 +6,7 @@ pure-PyTorch reference.
     python scripts/benchmark.py CartPole-v1:ppo --vs sb3 --seed-list 100-119 --json bench.json
     python scripts/benchmark.py CartPole-v1:ppo --vs reference --seeds 3
     python scripts/benchmark.py CartPole-v1:ppo LunarLander-v3:ppo --devices 1,2 --max-steps 100000
+    python scripts/benchmark.py --report part1.json part2.json     # the tables of runs saved by --json
 
 Every run is a fresh child process (scripts/_bench_worker.py) in a temporary folder, so its wall time
 and peak RSS are its own and no run folders are left behind. Seeds are ``--seed-list`` (``100-109``,
@@ -20,6 +21,9 @@ infinite), so those medians show "-" when half the runs or more did not solve.
 ``--devices 1,2`` measures data-parallel scaling: each config and seed trains once per count of CPU
 training processes (``--devices N --accelerator cpu``), alternating counts, and the table shows the env
 steps per second of each count (side ``ours xN``).
+
+``--json`` rewrites its file after every run, so an interrupted benchmark keeps the runs it finished;
+``--report`` prints the tables of one or more such files (e.g. seeds split over several machines).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKER = Path(__file__).resolve().parent / "_bench_worker.py"
@@ -110,12 +114,14 @@ def make_plan(configs: list[Config], seeds: int | list[int], vs: str | None,
             for side, variant in variants(config)]
 
 
-def run_all(plan: list[tuple[str, Config, int]]) -> list[dict[str, Any]]:
-    """Run the plan in order, reporting each run as it finishes."""
+def run_all(plan: list[tuple[str, Config, int]],
+            on_row: Callable[[list[dict[str, Any]]], None] = lambda rows: None) -> list[dict[str, Any]]:
+    """Run the plan in order, reporting each run as it finishes (and handing the rows so far to ``on_row``)."""
     rows = []
     for index, (side, config, seed) in enumerate(plan, 1):
         rows.append(run_child(side, config, seed))
         print(f"[{index}/{len(plan)}] {describe(rows[-1])}", flush=True)
+        on_row(rows)
     return rows
 
 
@@ -288,7 +294,7 @@ def step_list(text: str) -> list[int]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("configs", nargs="+", metavar="CONFIG_ID", help="e.g. CartPole-v1:ppo")
+    parser.add_argument("configs", nargs="*", metavar="CONFIG_ID", help="e.g. CartPole-v1:ppo")
     seeds = parser.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=positive_int, metavar="N",
                        help="runs per config and side, seeds = the config's seed + 0..N-1 (default 3)")
@@ -300,12 +306,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--checkpoints", type=step_list, metavar="STEPS",
                         help="with --vs: env steps of the learning-curve table, e.g. 5000,10000,20000 "
                              "(default: eval_freq x 1, 2, 4, 8, 16 within the budget)")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write per-run rows and medians here")
+    parser.add_argument("--json", type=Path, metavar="PATH",
+                        help="also write per-run rows and medians here (rewritten after every run)")
+    parser.add_argument("--report", type=Path, nargs="+", metavar="JSON",
+                        help="run nothing: print the tables of the runs saved in these --json files")
     side = parser.add_mutually_exclusive_group()
     side.add_argument("--vs", choices=("sb3", "reference"), help="compare with SB3 or scripts/reference_ppo.py")
     side.add_argument("--devices", type=step_list, metavar="COUNTS",
                       help="compare counts of CPU training processes (data-parallel), e.g. 1,2")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if bool(args.configs) == bool(args.report):
+        parser.error("give config ids to run, or --report with saved --json files")
+    return args
 
 
 def load_configs(args: argparse.Namespace) -> list[Config]:
@@ -327,26 +339,68 @@ def load_configs(args: argparse.Namespace) -> list[Config]:
     return configs
 
 
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    """``document`` as JSON at ``path``, replaced atomically (an interrupted write leaves the previous one)."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(document, indent=2) + "\n")
+    partial.replace(path)
+
+
+def load_saved_runs(paths: list[Path]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The header (``vs``, ``max_steps``) and the runs of saved ``--json`` files, which must agree on ``vs``."""
+    header: dict[str, Any] = {"max_steps": {}}
+    rows: list[dict[str, Any]] = []
+    for path in paths:
+        try:
+            document = json.loads(path.read_text())
+            vs, runs, max_steps = document["vs"], document["runs"], document["max_steps"]
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"--report {path}: not a benchmark --json file ({type(exc).__name__}: {exc})") from None
+        if header.setdefault("vs", vs) != vs:
+            raise UserError(f"--report {path}: compares with {vs!r}, the files before it with {header['vs']!r}")
+        header["max_steps"].update(max_steps)
+        rows.extend(runs)
+    if not rows:
+        raise UserError("--report: the files hold no runs")
+    return header, rows
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        configs = load_configs(args)
+        if args.report:
+            header, rows = load_saved_runs(args.report)
+            configs = [load_config(*parse_config_id(config_id), {"max_timesteps": header["max_steps"][config_id]})
+                       for config_id in dict.fromkeys(row["config_id"] for row in rows)]
+        else:
+            configs = load_configs(args)
+            seeds = args.seed_list or args.seeds or DEFAULT_SEEDS
+            header = {"vs": args.vs, "seeds": seeds,
+                      "max_steps": {config.config_id: config.max_timesteps for config in configs}}
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    seeds = args.seed_list or args.seeds or DEFAULT_SEEDS
-    try:
-        rows = run_all(make_plan(configs, seeds, args.vs, args.devices))
-    except BenchmarkError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    if not args.report:
+        def save(done: list[dict[str, Any]]) -> None:
+            if args.json:
+                write_json(args.json, {**header, "complete": False, "runs": done})
+
+        try:
+            rows = run_all(make_plan(configs, seeds, args.vs, args.devices), save)
+        except BenchmarkError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    sides = {(row["config_id"], row["side"]) for row in rows}
+    missing = [f"{config_id} has no {side} runs" for config_id, _ in sorted(sides) if header["vs"]
+               for side in ("ours", header["vs"]) if (config_id, side) not in sides]
+    if missing:  # saved runs of a comparison cut short
+        print(f"error: --report: {'; '.join(dict.fromkeys(missing))}", file=sys.stderr)
+        return 2
     checkpoints = {config.config_id: args.checkpoints or default_checkpoints(config) for config in configs}
-    table, document = report(rows, args.vs, checkpoints)
+    table, document = report(rows, header["vs"], checkpoints)
     print(f"\n{table}")
     if args.json:
-        max_steps = {config.config_id: config.max_timesteps for config in configs}
-        document = {"vs": args.vs, "seeds": seeds, "max_steps": max_steps, **document}
-        args.json.write_text(json.dumps(document, indent=2) + "\n")
+        write_json(args.json, {**header, "complete": True, **document})
         print(f"\nwrote {args.json}")
     return 0
 

@@ -292,3 +292,57 @@ def test_end_to_end_against_sb3(tmp_path, monkeypatch, capsys):
     assert len(ours["eval_history"]) == 3 and ours["eval_history"][-1][0] == ours["env_steps"] >= 5120
     assert "ours/sb3 [95% CI]" in capsys.readouterr().out
     assert list(tmp_path.iterdir()) == [out]  # the runs went to temporary folders
+
+
+# -- saved runs -------------------------------------------------------------------------------------------
+def test_json_keeps_the_finished_runs_of_an_interrupted_benchmark_and_report_merges_files(tmp_path, monkeypatch,
+                                                                                           capsys):
+    finished = iter([fake_row("ours", 1, 20_000, 9000.0, eval_history=[[20_000, 500.0, 1.0]]),
+                     fake_row("sb3", 1, 25_000, 6000.0, eval_history=[[25_000, 500.0, 2.0]])])
+
+    def run_child(side, config, seed):
+        row = next(finished, None)
+        if row is None:
+            raise benchmark.BenchmarkError("the machine went away")
+        return row
+
+    monkeypatch.setattr(benchmark, "run_child", run_child)
+    first = tmp_path / "first.json"
+    assert benchmark.main(["CartPole-v1:ppo", "--vs", "sb3", "--seed-list", "1-2", "--json", str(first)]) == 1
+    saved = json.loads(first.read_text())
+    assert saved["complete"] is False and [(r["side"], r["seed"]) for r in saved["runs"]] == [("ours", 1), ("sb3", 1)]
+    assert saved["max_steps"] == {"CartPole-v1:ppo": 100_000} and saved["vs"] == "sb3"
+
+    second = tmp_path / "second.json"
+    second.write_text(json.dumps({**saved, "runs": [fake_row("ours", 2, 30_000, 9000.0, eval_history=[]),
+                                                    fake_row("sb3", 2, 35_000, 6000.0, eval_history=[])]}))
+    capsys.readouterr()
+    merged = tmp_path / "merged.json"
+    assert benchmark.main(["--report", str(first), str(second), "--json", str(merged)]) == 0
+    out = capsys.readouterr().out
+    assert "ours/sb3 [95% CI]" in out
+    document = json.loads(merged.read_text())
+    assert document["complete"] is True and len(document["runs"]) == 4
+    ours, sb3 = (s for s in document["summaries"] if s["config_id"] == "CartPole-v1:ppo")
+    assert (ours["solved_at_steps"], sb3["solved_at_steps"]) == (25_000, 30_000)  # medians over both files
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("{", "not a benchmark --json file"),
+    (json.dumps({"vs": None, "max_steps": {}, "runs": []}), "the files hold no runs"),
+    (json.dumps({"vs": "sb3", "max_steps": {"CartPole-v1:ppo": 100_000},
+                 "runs": [fake_row("ours", 1, 20_000, 9000.0, eval_history=[])]}), "CartPole-v1:ppo has no sb3 runs"),
+])
+def test_report_of_a_bad_file_is_one_line(tmp_path, capsys, content, expected):
+    path = tmp_path / "bench.json"
+    path.write_text(content)
+    assert benchmark.main(["--report", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0]
+
+
+def test_config_ids_or_report_not_both(capsys, tmp_path):
+    for argv in ([], ["CartPole-v1:ppo", "--report", str(tmp_path / "x.json")]):
+        with pytest.raises(SystemExit) as exc:
+            benchmark.main(argv)
+        assert exc.value.code == 2 and "--report" in capsys.readouterr().err
