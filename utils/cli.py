@@ -1,10 +1,13 @@
-"""What every entry point's command line shares: argparse errors as one ``error:`` line (exit 2)."""
+"""What every entry point's command line shares: argparse errors as one ``error:`` line (exit 2), and
+SIGTERM handled like Ctrl-C (exit 143 and 130)."""
 
 from __future__ import annotations
 
 import argparse
 import difflib
 import re
+import signal
+import threading
 from typing import NoReturn
 
 from utils.errors import UserError
@@ -46,3 +49,27 @@ def unknown_argument_message(arg: str, options: list[str]) -> str:
         shown = next(o for o in options if o.replace("-", "_") == match[0])
         return f"unknown option {name} (did you mean {shown}?)"
     return f"unknown option {name} (see --help)"
+
+
+_stopped_by: int | None = None
+
+
+def _stop(signum: int, frame: object) -> None:
+    global _stopped_by
+    _stopped_by = signum
+    raise KeyboardInterrupt
+
+
+def handle_stop_signals() -> None:
+    """Make SIGTERM (``kill``, ``timeout``, schedulers, containers) stop this process as Ctrl-C does: a
+    KeyboardInterrupt in the main thread, so cleanup runs (temporary files, servers). Then
+    :func:`stop_status` gives the exit status. Signal handlers can only be set from the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _stop)
+
+
+def stop_status() -> int | None:
+    """The exit status for the stop signal received (143 for SIGTERM, 130 for Ctrl-C), None if none was."""
+    return None if _stopped_by is None else 128 + _stopped_by
