@@ -13,7 +13,7 @@ import time
 from contextlib import ExitStack
 from typing import Any
 
-from utils.cli import ArgumentParser
+from utils.cli import ArgumentParser, handle_stop_signals, stop_status
 from utils.config import (
     Config,
     add_field_arguments,
@@ -301,6 +301,7 @@ def signal_name(signum: int | None) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 done, 1 training failed, 2 bad input (nothing started), 130/143 stopped by SIGINT/SIGTERM."""
+    handle_stop_signals()  # outside training (imports, checks, the end of a run) too; training has its own
     try:
         args, overrides = parse_args(argv)
         if args.list:
@@ -323,8 +324,9 @@ def main(argv: list[str] | None = None) -> int:
         fail_active_run()
         return 2
     except KeyboardInterrupt:
-        print("interrupted before training started", file=sys.stderr)
-        return 130
+        status = stop_status() or 130
+        print(f"stopped by {signal_name(status - 128)}", file=sys.stderr)
+        return status
     if results["status"] != "interrupted":
         return 0
     import signal
