@@ -13,7 +13,6 @@ import argparse
 import contextlib
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -96,24 +95,17 @@ def resolve_source(args: argparse.Namespace):
 def video_path(args: argparse.Namespace, run, checkpoint: str | None) -> Path:
     """Where the MP4 goes (``--video``, else the run's ``videos/`` folder, else beside the checkpoint),
     checked before anything is loaded: its folder must take a new file, and no run file is replaced."""
-    from utils.runs import RUNS_DIR
+    from utils.runs import RUNS_DIR, check_writable
 
     if args.video is not None:
         path = args.video
     else:
         folder = run.videos if run is not None else Path(checkpoint).parent
         path = folder / f"play_{time.strftime('%Y%m%d-%H%M%S')}.mp4"
-    try:
-        if path.is_dir():
-            raise UserError(f"--video must be the path of an .mp4 file, got {path}")
-        if path.exists() and any(path.resolve().is_relative_to(Path(root).resolve())
-                                 for root in (RUNS_DIR, run.dir if run is not None else RUNS_DIR)):
-            raise UserError(f"--video {path} would replace a file of a run folder: choose a new path")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.mp4"):
-            pass
-    except OSError as exc:
-        raise UserError(f"cannot write the video {path}: {exc.strerror or exc}") from None
+    check_writable(path)
+    if path.exists() and any(path.resolve().is_relative_to(Path(root).resolve())
+                             for root in (RUNS_DIR, run.dir if run is not None else RUNS_DIR)):
+        raise UserError(f"--video {path} would replace a file of a run folder: choose a new path")
     return path
 
 

@@ -35,11 +35,16 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from _bench_stats import curve, median, median_ratio_ci, to_threshold  # noqa: E402  (this folder is on sys.path)
 from _bench_worker import sb3_ppo_kwargs  # noqa: E402
-from utils.config import Config, load_config, parse_config_id  # noqa: E402  (needs the repo on sys.path)
+from utils.cli import ArgumentParser  # noqa: E402  (needs the repo on sys.path)
+from utils.config import Config, load_config, parse_config_id  # noqa: E402
+from utils.config.schema import MAX_SEED  # noqa: E402
 from utils.errors import UserError  # noqa: E402
+from utils.runs import atomic_write_text, check_writable  # noqa: E402
 
 REFERENCE_CONFIG_ID = "CartPole-v1:ppo"  # the only config scripts/reference_ppo.py reproduces
 DEFAULT_SEEDS = 3
+#: more runs per config and side than anyone waits for: a typo (1-99999999)
+MAX_RUNS = 1000
 CHECKPOINT_MULTIPLES = (1, 2, 4, 8, 16)  # default learning-curve points, in units of eval_freq
 THRESHOLD_KEYS = ("solved_at_steps", "solve_s")  # "to threshold" metrics: unsolved runs count as infinite
 
@@ -258,6 +263,10 @@ def seed_list(text: str) -> list[int]:
                 f"expected seeds like 100-109 or 100,101,105 (non-negative integers), got {text!r}") from None
         if first > last:
             raise argparse.ArgumentTypeError(f"seed range {part!r} runs backwards: write {last}-{first}")
+        if last > MAX_SEED:
+            raise argparse.ArgumentTypeError(f"seeds go up to {MAX_SEED}, got {last} in {text!r}")
+        if len(seeds) + last - first + 1 > MAX_RUNS:
+            raise argparse.ArgumentTypeError(f"{text!r} lists more than {MAX_RUNS} seeds")
         seeds.extend(range(first, last + 1))
     duplicates = sorted({seed for seed in seeds if seeds.count(seed) > 1})
     if duplicates:
@@ -271,7 +280,7 @@ def step_list(text: str) -> list[int]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="benchmark.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("configs", nargs="+", metavar="CONFIG_ID", help="e.g. CartPole-v1:ppo")
     seeds = parser.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=positive_int, metavar="N",
@@ -286,7 +295,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "(default: eval_freq x 1, 2, 4, 8, 16 within the budget)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write per-run rows and medians here")
     parser.add_argument("--vs", choices=("sb3", "reference"), help="compare with SB3 or scripts/reference_ppo.py")
-    return parser.parse_args(argv)
+    args = parser.parse_strict(argv)
+    if args.seeds is not None and args.seeds > MAX_RUNS:
+        raise UserError(f"--seeds must be at most {MAX_RUNS}, got {args.seeds}")
+    return args
 
 
 def load_configs(args: argparse.Namespace) -> list[Config]:
@@ -306,9 +318,11 @@ def load_configs(args: argparse.Namespace) -> list[Config]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
     try:
+        args = parse_args(argv)
         configs = load_configs(args)
+        if args.json:
+            check_writable(args.json)  # before hours of runs, not after
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -324,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         max_steps = {config.config_id: config.max_timesteps for config in configs}
         document = {"vs": args.vs, "seeds": seeds, "max_steps": max_steps, **document}
-        args.json.write_text(json.dumps(document, indent=2) + "\n")
+        atomic_write_text(args.json, json.dumps(document, indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return 0
 

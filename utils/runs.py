@@ -69,6 +69,20 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> N
         raise
 
 
+def check_writable(path: Path) -> None:
+    """A UserError, before any work, where ``path`` could not be written: its folder (made if missing)
+    must take a new file, and ``path`` must not be a folder."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise UserError(f"cannot write {path}: it is a folder")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(Path(path), lambda f: f.write(text))
 
