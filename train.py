@@ -72,6 +72,8 @@ def resolve_config(args: argparse.Namespace, overrides: dict[str, Any]) -> Confi
     from loggers.wandb_run import sweep_overrides, sweep_requested
 
     config_id = args.config or args.config_id_flag
+    if "" in (args.config, args.config_id_flag) or (config_id is not None and not config_id.strip()):
+        raise UserError("an empty config id: give <env>:<variant>, e.g. CartPole-v1:ppo (train.py --list lists them)")
     if sweep_requested(args.wandb_sweep):
         if args.resume is not None:
             raise UserError("a W&B sweep run starts a new run: drop --resume")

@@ -173,7 +173,10 @@ def obs_type_of(config: Any) -> str:
 
 
 def _register_ale() -> None:
-    import ale_py  # noqa: F401  (registers the ALE/... ids with gymnasium)
+    import ale_py  # registers the ALE/... ids with gymnasium
+
+    # no banner on stderr: an error line that follows must be the only line there
+    ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
 
 
 def _fire_reset(env: gym.Env, options: AtariOptions) -> gym.Env:
