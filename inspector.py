@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from utils.cli import ArgumentParser, handle_stop_signals, stop_status
+from utils.cli import ArgumentParser, stop_signals_handled, stop_status
 from utils.errors import UserError
 
 if TYPE_CHECKING:
@@ -323,14 +323,14 @@ def build_app(initial_run: str, initial_id: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    handle_stop_signals()
-    try:
-        return serve(build_parser().parse_strict(argv))
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return stop_status() or 130
+    with stop_signals_handled():
+        try:
+            return serve(build_parser().parse_strict(argv))
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return stop_status() or 130
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from utils.cli import ArgumentParser, handle_stop_signals, stop_status
+from utils.cli import ArgumentParser, stop_signals_handled, stop_status
 from utils.errors import UserError
 
 MAX_SEED = 2**32 - 1
@@ -156,14 +156,14 @@ def _window_error(exc: Exception) -> Exception:
 
 
 def main(argv: list[str] | None = None) -> int:
-    handle_stop_signals()
-    try:
-        play(parse_args(argv))
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return stop_status() or 130
+    with stop_signals_handled():
+        try:
+            play(parse_args(argv))
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return stop_status() or 130
     return 0
 
 

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from utils.cli import ArgumentParser, handle_stop_signals, stop_status
+from utils.cli import ArgumentParser, stop_signals_handled, stop_status
 from utils.errors import UserError
 
 DRY_RUN_NAMESPACE = "your-username"
@@ -93,15 +93,15 @@ def publish(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    handle_stop_signals()
-    try:
-        publish(parse_args(argv))
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return stop_status() or 130
+    with stop_signals_handled():
+        try:
+            publish(parse_args(argv))
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return stop_status() or 130
     return 0
 
 

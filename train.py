@@ -13,7 +13,7 @@ import time
 from contextlib import ExitStack
 from typing import Any
 
-from utils.cli import ArgumentParser, handle_stop_signals, stop_status
+from utils.cli import ArgumentParser, stop_signals_handled, stop_status
 from utils.config import (
     Config,
     add_field_arguments,
@@ -303,7 +303,11 @@ def signal_name(signum: int | None) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 done, 1 training failed, 2 bad input (nothing started), 130/143 stopped by SIGINT/SIGTERM."""
-    handle_stop_signals()  # outside training (imports, checks, the end of a run) too; training has its own
+    with stop_signals_handled():  # outside training (imports, checks, the end of a run) too; training has its own
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args, overrides = parse_args(argv)
         if args.list:

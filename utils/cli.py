@@ -4,10 +4,12 @@ SIGTERM handled like Ctrl-C (exit 143 and 130)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import re
 import signal
 import threading
+from collections.abc import Iterator
 from typing import NoReturn
 
 from utils.errors import UserError
@@ -60,14 +62,23 @@ def _stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def handle_stop_signals() -> None:
-    """Make SIGTERM (``kill``, ``timeout``, schedulers, containers) stop this process as Ctrl-C does: a
-    KeyboardInterrupt in the main thread, so cleanup runs (temporary files, servers). Then
-    :func:`stop_status` gives the exit status. Signal handlers can only be set from the main thread."""
+@contextlib.contextmanager
+def stop_signals_handled() -> Iterator[None]:
+    """Within the block, SIGTERM (``kill``, ``timeout``, schedulers, containers) stops the process as Ctrl-C
+    does: a KeyboardInterrupt in the main thread, so cleanup runs (temporary files, servers); then
+    :func:`stop_status` gives the exit status. The previous handlers are put back after the block.
+    Signal handlers can only be set from the main thread: elsewhere this does nothing."""
+    global _stopped_by
     if threading.current_thread() is not threading.main_thread():
+        yield
         return
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _stop)
+    _stopped_by = None
+    previous = {signum: signal.signal(signum, _stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def stop_status() -> int | None:
