@@ -315,8 +315,10 @@ def _main(argv: list[str] | None) -> int:
             return 0
         config = resolve_config(args, overrides)
         from utils.environment import check_env_config
+        from utils.torch_runtime import check_device
 
         check_env_config(config)
+        check_device(config.device)
         if args.resume:
             check_resume(config, args.resume)
         results = train(config, quiet=args.quiet, resume_run=args.resume)

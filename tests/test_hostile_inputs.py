@@ -295,6 +295,8 @@ CASES = [
          "CartPole-v1 cannot render 'foo' frames (its render modes: human, rgb_array)"),
     Case("env kwarg the env rejects", ["FrozenLake-v1:ppo", "--env_kwargs", "{map_name: 9x9}"],
          "bad env_kwargs for FrozenLake-v1"),
+    Case("a billion bandit arms", ["Bandit-v0:ppo", "--env_kwargs", "{n_arms: 1000000000}"],
+         "Bandit-v0 needs n_arms between 2 and 100,000, got 1000000000"),
     Case("zero episode steps", ["CartPole-v1:ppo", "--env_kwargs", "{max_episode_steps: 0}"],
          "bad env_kwargs for CartPole-v1"),
     Case("recursive alias in a file", ["Mine:ppo"], "Mine.yaml: an alias (*name) makes a mapping or list contain",
@@ -382,6 +384,13 @@ def test_hostile_input_is_one_clear_line_and_changes_nothing(case: Case, work: P
     one_error_line(result, case.code, case.expected)
     assert snapshot(work / "runs") == before
     assert not (work / "PWNED").exists()  # nothing in a checkpoint was ever unpickled
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU, so device cuda is valid")
+def test_device_cuda_without_a_gpu_is_one_line_not_a_silent_cpu_run(work: Path):
+    before = snapshot(work / "runs")
+    one_error_line(run_cli("train.py", ["Bandit-v0:ppo", "--device", "cuda"], cwd=work), 2, "no CUDA GPU is available")
+    assert snapshot(work / "runs") == before
 
 
 def test_a_broken_neighbour_file_does_not_stop_a_good_config(work: Path, tmp_path: Path):

@@ -19,3 +19,11 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def check_device(device: str) -> None:
+    """``device: cuda`` on a machine without a usable CUDA GPU is an error, not a silent run on the CPU."""
+    if device == "cuda" and not torch.cuda.is_available():
+        from utils.errors import ConfigError
+
+        raise ConfigError("device cuda: no CUDA GPU is available to torch here; use device cpu (or auto)")
