@@ -11,6 +11,7 @@ builds the UI.
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import errno
 import importlib.util
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from utils.cli import ArgumentParser
+from utils.cli import ArgumentParser, stop_signals_handled, stop_status
 from utils.errors import UserError
 
 if TYPE_CHECKING:
@@ -322,35 +323,40 @@ def build_app(initial_run: str, initial_id: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        args = build_parser().parse_strict(argv)
-        require_gradio()
-        from utils.runs import LATEST, resolve_run
-
-        run = resolve_run(args.run_id)
-        run.best_or_last_checkpoint()
-        check_bind(args.host, args.port)
-        os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-        import gradio as gr
-
-        initial = run.run_id if args.run_id == LATEST else args.run_id
-        app = build_app(initial, run.run_id)
+    with stop_signals_handled():
         try:
-            app.launch(server_name=args.host, server_port=args.port, prevent_thread_lock=True, ssr_mode=False,
-                       quiet=True, show_error=True, theme=gr.themes.Soft(), css=CSS)
-        except OSError as exc:
-            raise UserError(f"cannot serve on {args.host}:{args.port}: {exc}") from None
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+            return serve(build_parser().parse_strict(argv))
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return stop_status() or 130
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Start the server and block until Ctrl-C or SIGTERM (the exit status then says which)."""
+    require_gradio()
+    from utils.runs import LATEST, resolve_run
+
+    run = resolve_run(args.run_id)
+    run.best_or_last_checkpoint()
+    check_bind(args.host, args.port)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+
+    initial = run.run_id if args.run_id == LATEST else args.run_id
+    app = build_app(initial, run.run_id)
+    try:
+        app.launch(server_name=args.host, server_port=args.port, prevent_thread_lock=True, ssr_mode=False,
+                   quiet=True, show_error=True, theme=gr.themes.Soft(), css=CSS)
+    except OSError as exc:
+        raise UserError(f"cannot serve on {args.host}:{args.port}: {exc}") from None
     print(f"inspector: http://{args.host}:{args.port} (run {run.run_id}; Ctrl-C to stop)", flush=True)
     try:
-        app.block_thread()
-    except KeyboardInterrupt:
-        pass
+        app.block_thread()  # returns on Ctrl-C or SIGTERM (gradio catches the KeyboardInterrupt)
     finally:
         app.close()
-    return 0
+    return stop_status() or 0
 
 
 if __name__ == "__main__":

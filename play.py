@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from utils.cli import ArgumentParser
+from utils.cli import ArgumentParser, stop_signals_handled, stop_status
 from utils.errors import UserError
 
 MAX_SEED = 2**32 - 1
@@ -59,7 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.video is not None:
         if args.render == "human":
             raise UserError("--video records a file and --render human opens a window: choose one")
-        if args.video.suffix.lower() != ".mp4" or args.video.is_dir():
+        if args.video.suffix.lower() != ".mp4":
             raise UserError(f"--video must be the path of an .mp4 file, got {args.video}")
         args.render = "video"
     if args.render == "human":
@@ -69,9 +69,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def check_display() -> None:
     """A window needs a display: on Linux, an X or Wayland one."""
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    if not sys.platform.startswith("linux"):
+        return
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise UserError("--render human needs a display and none was found (DISPLAY is not set); "
                         "record a video instead: --render video, or --video PATH")
+    # SDL falls back to an invisible offscreen window when the display cannot be reached: naming the
+    # driver makes that an error instead
+    os.environ.setdefault("SDL_VIDEODRIVER", "x11" if os.environ.get("DISPLAY") else "wayland")
 
 
 def resolve_source(args: argparse.Namespace):
@@ -87,13 +92,26 @@ def resolve_source(args: argparse.Namespace):
     return run_of_checkpoint(checkpoint_path(None, args.checkpoint)), args.checkpoint
 
 
-def default_video_path(run, checkpoint: Path) -> Path:
-    folder = run.videos if run is not None else checkpoint.parent
-    return folder / f"play_{time.strftime('%Y%m%d-%H%M%S')}.mp4"
+def video_path(args: argparse.Namespace, run, checkpoint: str | None) -> Path:
+    """Where the MP4 goes (``--video``, else the run's ``videos/`` folder, else beside the checkpoint),
+    checked before anything is loaded: its folder must take a new file, and no run file is replaced."""
+    from utils.runs import RUNS_DIR, check_writable
+
+    if args.video is not None:
+        path = args.video
+    else:
+        folder = run.videos if run is not None else Path(checkpoint).parent
+        path = folder / f"play_{time.strftime('%Y%m%d-%H%M%S')}.mp4"
+    check_writable(path)
+    if path.exists() and any(path.resolve().is_relative_to(Path(root).resolve())
+                             for root in (RUNS_DIR, run.dir if run is not None else RUNS_DIR)):
+        raise UserError(f"--video {path} would replace a file of a run folder: choose a new path")
+    return path
 
 
 def play(args: argparse.Namespace) -> list[float]:
     run, checkpoint = resolve_source(args)
+    path = video_path(args, run, checkpoint) if args.render == "video" else None
 
     from loggers.session_log import log_checkpoint_load
     from utils.playback import load_agent_for_play, play_episode
@@ -107,7 +125,7 @@ def play(args: argparse.Namespace) -> list[float]:
     log_checkpoint_load(f"loaded {agent.checkpoint} ({agent.config.config_id}, {steps} env steps)")
     video = None
     if args.render == "video":
-        video = VideoWriter(args.video or default_video_path(run, agent.checkpoint), video_fps(agent.envs))
+        video = VideoWriter(path, video_fps(agent.envs))
     returns: list[float] = []
     try:
         with video if video is not None else contextlib.nullcontext():
@@ -138,13 +156,14 @@ def _window_error(exc: Exception) -> Exception:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        play(parse_args(argv))
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    with stop_signals_handled():
+        try:
+            play(parse_args(argv))
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return stop_status() or 130
     return 0
 
 

@@ -14,28 +14,22 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import NoReturn
 
+from utils.cli import ArgumentParser, stop_signals_handled, stop_status
 from utils.errors import UserError
 
 DRY_RUN_NAMESPACE = "your-username"
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage mistakes are one ``error:`` line, like every other bad input."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see --help)\n")
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = _Parser(description="Publish a run to the Hugging Face Hub (model repo, one commit).")
+    parser = ArgumentParser(prog="publish.py",
+                            description="Publish a run to the Hugging Face Hub (model repo, one commit).")
     parser.add_argument("--run-id", "--run_id", dest="run_id", default="@latest-run", help="run id or @latest-run")
     parser.add_argument("--repo", help="user/name or name (default: <your user>/<config id>, e.g. CartPole-v1-ppo)")
     parser.add_argument("--private", action="store_true", help="create the repo private")
     parser.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true",
                         help="stage the folder that would be uploaded, print it, upload nothing (no login needed)")
-    return parser.parse_args(argv)
+    return parser.parse_strict(argv)
 
 
 def _size(n_bytes: int) -> str:
@@ -99,15 +93,15 @@ def publish(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        publish(args)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    with stop_signals_handled():
+        try:
+            publish(parse_args(argv))
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return stop_status() or 130
     return 0
 
 

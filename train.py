@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from utils.cli import ArgumentParser
+from utils.cli import ArgumentParser, stop_signals_handled, stop_status
 from utils.config import (
     Config,
     add_field_arguments,
@@ -78,6 +78,8 @@ def resolve_config(args: argparse.Namespace, overrides: dict[str, Any]) -> Confi
     from utils.distributed import started_as_other_rank
 
     config_id = args.config or args.config_id_flag
+    if "" in (args.config, args.config_id_flag) or (config_id is not None and not config_id.strip()):
+        raise UserError("an empty config id: give <env>:<variant>, e.g. CartPole-v1:ppo (train.py --list lists them)")
     if sweep_requested(args.wandb_sweep) and not started_as_other_rank():  # rank 0 alone joins the sweep
         if args.resume is not None:
             raise UserError("a W&B sweep run starts a new run: drop --resume")
@@ -372,6 +374,11 @@ def signal_name(signum: int | None) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 done, 1 training failed, 2 bad input (nothing started), 130/143 stopped by SIGINT/SIGTERM
     (143 too when a signal stopped another rank). A rank other than 0 exits 0 unless it fails on its own."""
+    with stop_signals_handled():  # outside training (imports, checks, the end of a run) too; training has its own
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args, overrides = parse_args(argv)
         if args.list:
@@ -396,8 +403,9 @@ def main(argv: list[str] | None = None) -> int:
         fail_active_run()
         return 2
     except KeyboardInterrupt:
-        print("interrupted before training started", file=sys.stderr)
-        return 130
+        status = stop_status() or 130
+        print(f"stopped by {signal_name(status - 128)}", file=sys.stderr)
+        return status
     if results["status"] != "interrupted":
         return 0
     import signal

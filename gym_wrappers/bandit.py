@@ -15,6 +15,10 @@ DEFAULT_N_ARMS = 10
 DEFAULT_EPISODE_LENGTH = 100
 
 
+#: more arms than any bandit experiment here needs; a typo beyond it would allocate gigabytes
+MAX_ARMS = 100_000
+
+
 def default_arm_means(n_arms: int) -> np.ndarray:
     """Evenly spaced means in [0, 1] (so the best arm, mean 1, is unique), in a fixed shuffled order so the
     best arm is not simply the last one."""
@@ -46,8 +50,8 @@ class BanditEnv(gym.Env[np.ndarray, np.int64]):
         if render_mode is not None:
             raise ConfigError(f"{BANDIT_ID} has nothing to render; got render_mode={render_mode!r}")
         if arm_means is None:
-            if n_arms < 2:
-                raise ConfigError(f"{BANDIT_ID} needs n_arms >= 2, got {n_arms}")
+            if not 2 <= n_arms <= MAX_ARMS:
+                raise ConfigError(f"{BANDIT_ID} needs n_arms between 2 and {MAX_ARMS:,}, got {n_arms}")
             means = default_arm_means(n_arms)
         else:
             means = np.asarray(arm_means, dtype=np.float64)

@@ -47,13 +47,16 @@ def plot_learning_curve(run_dir: Path) -> Path:
 
 def learning_curve_figure(run_dir: Path) -> Figure:
     """Train and eval ``ep_rew_mean`` against env steps (and the reward threshold from results.json);
-    raises FileNotFoundError when the run has no metrics CSV."""
+    raises FileNotFoundError when the run has no metrics CSV, ValueError when a file cannot be read."""
     from matplotlib.figure import Figure  # a bare Figure renders with Agg and leaves pyplot's backend alone
 
     run_dir = Path(run_dir)
     columns = read_metrics_csv(run_dir / METRICS_CSV)
+    if STEP_COLUMN not in columns:
+        raise ValueError(f"{run_dir / METRICS_CSV} has no {STEP_COLUMN} column")
     results_path = run_dir / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    results = results if isinstance(results, dict) else {}
 
     fig = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
     ax = fig.subplots()

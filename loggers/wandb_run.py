@@ -66,6 +66,8 @@ def unavailable_reason() -> str | None:
     mode = wandb_mode()
     if mode == "disabled":
         return "WANDB_MODE=disabled"
+    if mode not in ("online", "offline", "shared"):
+        return f"WANDB_MODE={os.environ['WANDB_MODE']!r} is not a W&B mode (online, offline or disabled)"
     if mode == "offline" or has_login():
         return None
     return "no login (run `wandb login` or set WANDB_API_KEY; WANDB_MODE=offline logs locally)"

@@ -44,12 +44,17 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from _bench_stats import curve, median, median_ratio_ci, to_threshold  # noqa: E402  (this folder is on sys.path)
 from _bench_worker import sb3_ppo_kwargs  # noqa: E402
-from utils.config import Config, load_config, parse_config_id, replace_config  # noqa: E402  (needs the repo on sys.path)
+from utils.cli import ArgumentParser  # noqa: E402  (needs the repo on sys.path)
+from utils.config import Config, load_config, parse_config_id, replace_config  # noqa: E402
+from utils.config.schema import MAX_SEED  # noqa: E402
 from utils.distributed import resolve_placement  # noqa: E402
 from utils.errors import UserError  # noqa: E402
+from utils.runs import atomic_write_text, check_writable  # noqa: E402
 
 REFERENCE_CONFIG_ID = "CartPole-v1:ppo"  # the only config scripts/reference_ppo.py reproduces
 DEFAULT_SEEDS = 3
+#: more runs per config and side than anyone waits for: a typo (1-99999999)
+MAX_RUNS = 1000
 CHECKPOINT_MULTIPLES = (1, 2, 4, 8, 16)  # default learning-curve points, in units of eval_freq
 THRESHOLD_KEYS = ("solved_at_steps", "solve_s")  # "to threshold" metrics: unsolved runs count as infinite
 
@@ -280,6 +285,10 @@ def seed_list(text: str) -> list[int]:
                 f"expected seeds like 100-109 or 100,101,105 (non-negative integers), got {text!r}") from None
         if first > last:
             raise argparse.ArgumentTypeError(f"seed range {part!r} runs backwards: write {last}-{first}")
+        if last > MAX_SEED:
+            raise argparse.ArgumentTypeError(f"seeds go up to {MAX_SEED}, got {last} in {text!r}")
+        if len(seeds) + last - first + 1 > MAX_RUNS:
+            raise argparse.ArgumentTypeError(f"{text!r} lists more than {MAX_RUNS} seeds")
         seeds.extend(range(first, last + 1))
     duplicates = sorted({seed for seed in seeds if seeds.count(seed) > 1})
     if duplicates:
@@ -293,7 +302,7 @@ def step_list(text: str) -> list[int]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="benchmark.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("configs", nargs="*", metavar="CONFIG_ID", help="e.g. CartPole-v1:ppo")
     seeds = parser.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=positive_int, metavar="N",
@@ -314,9 +323,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     side.add_argument("--vs", choices=("sb3", "reference"), help="compare with SB3 or scripts/reference_ppo.py")
     side.add_argument("--devices", type=step_list, metavar="COUNTS",
                       help="compare counts of CPU training processes (data-parallel), e.g. 1,2")
-    args = parser.parse_args(argv)
+    args = parser.parse_strict(argv)
     if bool(args.configs) == bool(args.report):
-        parser.error("give config ids to run, or --report with saved --json files")
+        raise UserError("give config ids to run, or --report with saved --json files")
+    if args.seeds is not None and args.seeds > MAX_RUNS:
+        raise UserError(f"--seeds must be at most {MAX_RUNS}, got {args.seeds}")
     return args
 
 
@@ -339,13 +350,6 @@ def load_configs(args: argparse.Namespace) -> list[Config]:
     return configs
 
 
-def write_json(path: Path, document: dict[str, Any]) -> None:
-    """``document`` as JSON at ``path``, replaced atomically (an interrupted write leaves the previous one)."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(document, indent=2) + "\n")
-    partial.replace(path)
-
-
 def load_saved_runs(paths: list[Path]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The header (``vs``, ``max_steps``) and the runs of saved ``--json`` files, which must agree on ``vs``."""
     header: dict[str, Any] = {"max_steps": {}}
@@ -366,8 +370,8 @@ def load_saved_runs(paths: list[Path]) -> tuple[dict[str, Any], list[dict[str, A
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
     try:
+        args = parse_args(argv)
         if args.report:
             header, rows = load_saved_runs(args.report)
             configs = [load_config(*parse_config_id(config_id), {"max_timesteps": header["max_steps"][config_id]})
@@ -377,13 +381,15 @@ def main(argv: list[str] | None = None) -> int:
             seeds = args.seed_list or args.seeds or DEFAULT_SEEDS
             header = {"vs": args.vs, "seeds": seeds,
                       "max_steps": {config.config_id: config.max_timesteps for config in configs}}
+        if args.json:
+            check_writable(args.json)  # before hours of runs, not after
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not args.report:
         def save(done: list[dict[str, Any]]) -> None:
             if args.json:
-                write_json(args.json, {**header, "complete": False, "runs": done})
+                atomic_write_text(args.json, json.dumps({**header, "complete": False, "runs": done}, indent=2) + "\n")
 
         try:
             rows = run_all(make_plan(configs, seeds, args.vs, args.devices), save)
@@ -400,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     table, document = report(rows, header["vs"], checkpoints)
     print(f"\n{table}")
     if args.json:
-        write_json(args.json, {**header, "complete": True, **document})
+        atomic_write_text(args.json, json.dumps({**header, "complete": True, **document}, indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return 0
 

@@ -55,6 +55,8 @@ def latest_run_id(entity: str, project: str) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_strict(argv)
+        if args.project is not None and not args.project.strip():
+            raise UserError("--project is empty (or WANDB_PROJECT is set to nothing): name a W&B project")
         if args.key_panels_per_section < 1:
             raise UserError(f"--key-panels-per-section must be >= 1, got {args.key_panels_per_section}")
         if args.dry_run:

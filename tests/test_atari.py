@@ -160,7 +160,11 @@ def test_ram_bytes_reach_the_network_in_the_unit_range():
         ({"env_kwargs": {"frameskip": 2.5}}, "env_kwargs.frameskip must be an int, got 2.5"),
         ({"env_kwargs": {"episodic_life": "yes"}}, "env_kwargs.episodic_life must be a bool"),
         ({"env_kwargs": {"repeat_action_probability": 1.5}}, "repeat_action_probability must be in [0, 1]"),
-        ({"env_kwargs": {"stack_num": 0}}, "env_kwargs.stack_num must be >= 1"),
+        ({"env_kwargs": {"stack_num": 0}}, "env_kwargs.stack_num must be between 1 and 64, got 0"),
+        # beyond these a step takes minutes or a frame stack gigabytes
+        ({"env_kwargs": {"frameskip": 10**9}}, "env_kwargs.frameskip must be between 1 and 100"),
+        ({"env_kwargs": {"noop_max": 10**9}}, "env_kwargs.noop_max must be between 0 and 10,000"),
+        ({"env_kwargs": {"img_height": 100_000}}, "env_kwargs.img_height must be between 1 and 1,024"),
         ({"frame_stack": 4}, "already stacked (env_kwargs.stack_num, default 4): leave frame_stack at 1"),
         ({"env_id": "ALE/Surround-v5", "obs_type": "objects", "policy": "mlp"}, "OCAtari has no object extraction"),
         ({"env_id": "ALE/Pongg-v5"}, "unknown environment 'ALE/Pongg-v5' (did you mean ALE/Pong-v5"),

@@ -137,7 +137,11 @@ class Case:
     code: int = 2
     setup: Callable[[Path], None] | None = None
     config_files: dict[str, str | bytes] = field(default_factory=dict)
-    env: dict[str, str | None] = field(default_factory=dict)
+    env: dict[str, str | None] = field(default_factory=dict)  # changes to cli_env() (None removes a variable)
+    extra: str | None = None  # the pip extra the script needs (its module is EXTRA_MODULES[extra])
+
+
+EXTRA_MODULES = {"inspector": "gradio", "hub": "huggingface_hub", "wandb": "wandb_workspaces"}
 
 
 GOOD_YAML = "env_id: Bandit-v0\nppo: {algo_id: ppo, max_timesteps: 256}\n"
@@ -290,11 +294,96 @@ CASES = [
          config_files={"Mine.yaml": "env_id: Bandit-v0\nppo: {algo_id: ppo, variant: x}\n"}),
     Case("broken neighbour, broken file asked for", ["Broken:ppo"], "Broken.yaml: invalid YAML",
          config_files={"Mine.yaml": GOOD_YAML, "Broken.yaml": "env_id: [x\n"}),
+    # -- second round: the newer fields and scripts
+    Case("empty config id", [""], "an empty config id"),
+    Case("blank --config_id", ["--config_id", " "], "an empty config id"),
+    Case("negative video_freq", ["Bandit-v0:ppo", "--video_freq", "-1"], "video_freq must be best, every_eval, off"),
+    Case("words for video_freq", ["Bandit-v0:ppo", "--video_freq", "sometimes"], "--video_freq must be one of"),
+    Case("fractional video_freq", ["Bandit-v0:ppo", "--video_freq", "1.5"], "--video_freq must be one of"),
+    Case("wandb_project with a slash", ["Bandit-v0:ppo", "--wandb_project", "a/b"], "wandb_project must be at most"),
+    Case("--wandb given a value", ["Bandit-v0:ppo", "--wandb", "maybe"], "unexpected argument 'maybe'"),
+    Case("zero frame_stack", ["Bandit-v0:ppo", "--frame_stack", "0"], "frame_stack must be"),
+    Case("window in env_kwargs", ["CartPole-v1:ppo", "--env_kwargs", "{render_mode: human}"],
+         "env_kwargs.render_mode: human would open a window"),
+    Case("render mode the env lacks", ["CartPole-v1:ppo", "--env_kwargs", "{render_mode: foo}"],
+         "CartPole-v1 cannot render 'foo' frames (its render modes: human, rgb_array)"),
+    Case("env kwarg the env rejects", ["FrozenLake-v1:ppo", "--env_kwargs", "{map_name: 9x9}"],
+         "bad env_kwargs for FrozenLake-v1"),
+    Case("a billion bandit arms", ["Bandit-v0:ppo", "--env_kwargs", "{n_arms: 1000000000}"],
+         "Bandit-v0 needs n_arms between 2 and 100,000, got 1000000000"),
+    Case("zero episode steps", ["CartPole-v1:ppo", "--env_kwargs", "{max_episode_steps: 0}"],
+         "bad env_kwargs for CartPole-v1"),
+    Case("recursive alias in a file", ["Mine:ppo"], "Mine.yaml: an alias (*name) makes a mapping or list contain",
+         config_files={"Mine.yaml": "env_id: Bandit-v0\nppo: {algo_id: ppo, env_kwargs: &k {a: *k}}\n"}),
+    Case("5000-digit integer in a file", ["Mine:ppo"], "Mine.yaml: invalid YAML: Exceeds the limit",
+         config_files={"Mine.yaml": "env_id: Bandit-v0\nppo: {algo_id: ppo, n_envs: " + "9" * 5000 + "}\n"}),
+    Case("tab indentation", ["Mine:ppo"], "Mine.yaml: invalid YAML at line 3: found character '\\t'",
+         config_files={"Mine.yaml": "env_id: Bandit-v0\nppo:\n\talgo_id: ppo\n"}),
+    Case("a date for a seed", ["Mine:ppo"], "seed must be an integer, got datetime.date(2024, 1, 1)",
+         config_files={"Mine.yaml": "env_id: Bandit-v0\nppo: {algo_id: ppo, seed: 2024-01-01}\n"}),
+    Case("a python tag", ["Mine:ppo"], "could not determine a constructor for the tag",
+         config_files={"Mine.yaml": "env_id: Bandit-v0\nppo: {algo_id: ppo, seed: !!python/object/apply:os.system "
+                                    "[touch PWNED]}\n"}),
+    Case("UTF-16 file", ["Mine:ppo"], "Mine.yaml: not a UTF-8 text file",
+         config_files={"Mine.yaml": GOOD_YAML.encode("utf-16")}),
+    Case("two YAML documents", ["Mine:ppo"], "but found another document",
+         config_files={"Mine.yaml": GOOD_YAML + "---\nx: 1\n"}),
+    Case("inheritance cycle", ["Mine:a"], "inheritance cycle a -> b -> a",
+         config_files={"Mine.yaml": "env_id: Bandit-v0\na: {inherits: b}\nb: {inherits: a}\n"}),
+    Case("play: video into an unwritable folder", ["--video", "/sys/x.mp4"], "cannot write /sys/x.mp4",
+         script="play.py"),
+    Case("play: video below a file", ["--video", "runs/@latest-run/config.json/x.mp4"], "cannot write runs/",
+         script="play.py"),
+    Case("play: video name too long", ["--video", "v" * 300 + ".mp4"], "File name too long", script="play.py"),
+    Case("play: video path is a folder", ["--video", "runs/clip.mp4"], "runs/clip.mp4: it is a folder",
+         script="play.py", setup=lambda root: (root / "runs" / "clip.mp4").mkdir()),
+    Case("play: video over a run's file", ["--video", "runs/@latest-run/videos/best.mp4"],
+         "would replace a file of a run folder", script="play.py",
+         setup=write_file("runs/RUN/videos/best.mp4", b"the run's video")),
+    Case("play: an env that cannot render", ["--render"], "Bandit-v0 cannot render 'rgb_array' frames",
+         script="play.py"),
+    Case("play: run id too long", ["--run-id", "r" * 300], "not found", script="play.py"),
+    Case("play: checkpoint name too long", ["--checkpoint", "c" * 300 + ".ckpt"], "checkpoint not found",
+         script="play.py"),
+    Case("play: @latest-run points at itself", [], "which no longer exists", script="play.py",
+         setup=lambda root: ((root / "runs" / "@latest-run").unlink(),
+                             (root / "runs" / "@latest-run").symlink_to("@latest-run"))),
+    Case("play: config.json with a 5000-digit integer", [], "config.json is not valid JSON", script="play.py",
+         setup=lambda root: write_file("runs/RUN/config.json", (latest_run(root) / "config.json").read_text().replace(
+             '"seed": 42', '"seed": ' + "9" * 5000))(root)),
+    Case("play: malformed Hub id", ["--run-id", "hf:a/b/c"], "bad Hub repo id 'a/b/c'", script="play.py"),
+    Case("play: both modes", ["--deterministic", "--stochastic"], "not allowed with argument", script="play.py"),
+    Case("inspector: port 0", ["--port", "0"], "--port must be between 1 and 65535", script="inspector.py",
+         extra="inspector"),
+    Case("inspector: port 70000", ["--port", "70000"], "--port must be between 1 and 65535", script="inspector.py",
+         extra="inspector"),
+    Case("inspector: not a host", ["--host", "not a host"], "is not an address of this machine",
+         script="inspector.py", extra="inspector"),
+    Case("inspector: run id too long", ["--run-id", "r" * 300], "not found", script="inspector.py", extra="inspector"),
+    Case("inspector: run without checkpoints", [], "has no checkpoint", script="inspector.py", extra="inspector",
+         setup=lambda root: shutil.rmtree(latest_run(root) / "checkpoints")),
+    Case("publish: abbreviated option", ["--rep", "u/x", "--dry-run"], "unknown option --rep", script="publish.py"),
+    Case("publish: three-part repo", ["--repo", "a/b/c", "--dry-run"], "bad Hub repo id 'a/b/c'", script="publish.py",
+         extra="hub"),
+    Case("publish: no login", [], "not logged in to the Hugging Face Hub", script="publish.py", extra="hub",
+         env={"HF_TOKEN": None, "HUGGING_FACE_HUB_TOKEN": None, "HF_HOME": "/nonexistent/hf", "HF_HUB_OFFLINE": "1"}),
+    Case("publish: config.json not JSON", ["--dry-run"], "config.json is not valid JSON", script="publish.py",
+         extra="hub",
+         setup=write_file("runs/RUN/config.json", "{")),
+    Case("plot: metrics.csv not UTF-8", [], "cannot plot run", script="scripts/plot_run.py",
+         setup=write_file("runs/RUN/logs/metrics.csv", b"\xff\x00garbage")),
+    Case("plot: metrics.csv without env_steps", [], "has no env_steps column", script="scripts/plot_run.py",
+         setup=write_file("runs/RUN/logs/metrics.csv", "a,b\n1,2\n")),
+    Case("dashboard: empty project", ["--dry-run", "--project", ""], "--project is empty",
+         script="scripts/setup_wandb_dashboard.py", extra="wandb"),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_hostile_input_is_one_clear_line_and_changes_nothing(case: Case, work: Path, tmp_path: Path):
+    if case.extra:
+        pytest.importorskip(EXTRA_MODULES[case.extra],
+                            reason=f"needs the {case.extra} extra: pip install -e '.[{case.extra}]'")
     if case.setup:
         case.setup(work)
     config_dir = None

@@ -171,6 +171,7 @@ def test_inspector_in_headless_chromium(tmp_path, monkeypatch):
     finally:
         server.terminate()
         server.wait(30)
+    assert server.returncode == 143 and "Traceback" not in server.stderr.read()  # SIGTERM stops it as Ctrl-C does
     assert f"run {run_id}" in summary and f"{n_steps} steps" in summary
     assert 3 < played_to < n_steps
     for column in ("step", "action", "value", "reward", "cumulative_return", "return_to_go", "advantage", "terminated"):

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from cli_helpers import cli_env, frame_count, one_error_line, run_script
+from cli_helpers import REPO_ROOT, TIMEOUT, cli_env, frame_count, one_error_line, run_script
 from run_factory import make_run
 from utils.config import load_config
 
@@ -82,6 +84,28 @@ def test_render_human_without_a_display_is_one_line(cartpole):
     env = {key: "" for key in ("DISPLAY", "WAYLAND_DISPLAY")}
     line = one_error_line(play("--render", "human", cwd=cartpole, env=env))
     assert "display" in line and "--render video" in line
+
+
+def test_render_human_on_a_display_that_cannot_be_reached_is_one_line(cartpole):
+    # SDL would otherwise fall back to an invisible offscreen window and play on, showing nothing
+    env = {key: value for key, value in cli_env().items() if key not in ("SDL_VIDEODRIVER", "WAYLAND_DISPLAY")}
+    result = run_script("play.py", "--render", "human", "--episodes", "1", cwd=cartpole,
+                        env={**env, "DISPLAY": ":987"})
+    assert "cannot open a window" in one_error_line(result)
+
+
+def test_sigterm_while_recording_exits_143_and_leaves_no_partial_video(cartpole):
+    process = subprocess.Popen([sys.executable, str(REPO_ROOT / "play.py"), "--render", "--episodes", "100000"],
+                               cwd=cartpole, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while not process.stdout.readline().startswith("episode 1:"):  # recording is under way
+            assert process.poll() is None, process.stderr.read()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=TIMEOUT)
+    finally:
+        process.kill()
+    assert process.returncode == 143 and "Traceback" not in stderr, stderr
+    assert [path.name for path in (cartpole / "runs" / "cart0001").rglob("*.mp4")] == []  # nor a temporary one
 
 
 @pytest.mark.parametrize("args, expected", [

@@ -205,3 +205,17 @@ def test_build_policy_on_an_unsupported_action_space_is_a_config_error():
     config = load_config("CartPole-v1", "ppo")
     with pytest.raises(ConfigError):
         build_policy(config, spaces.Box(-1, 1, (4,), np.float32), spaces.Text(3))
+
+
+def test_an_mlp_too_big_to_allocate_is_a_config_error_before_allocation():
+    config = load_config("CartPole-v1", "ppo", {"hidden_dims": "65536,65536,65536"})
+    with pytest.raises(ConfigError, match=r"the MLP would have 8,590,\d{3},\d{3} weights .* at most 100,000,000"):
+        build_policy(config, spaces.Box(-1, 1, (4,), np.float32), spaces.Discrete(2))
+
+
+def test_images_too_small_for_the_nature_cnn_are_a_config_error():
+    config = load_config("CartPole-v1", "ppo", {"policy": "cnn"})
+    with pytest.raises(ConfigError, match=r"at least 36x36 pixels; the observations are 35x40"):
+        build_policy(config, spaces.Box(0, 255, (35, 40, 3), np.uint8), spaces.Discrete(2))
+    assert isinstance(build_policy(config, spaces.Box(0, 255, (36, 36, 1), np.uint8), spaces.Discrete(2)),
+                      CNNActorCritic)

@@ -85,6 +85,11 @@ def test_a_missing_rom_is_one_error_line_saying_how_to_import_it(workdir, capsys
      "env_kwargs.use_restricted_actions must be one of all, filtered, discrete, multi_discrete, got 'some'"),
     ('{"state": "Level2"}', "env_kwargs.state 'Level2' is not a saved state of Retro/Airstriker-Genesis (states: Level1)"),
     ('{"players": 3}', "bad env_kwargs for Retro/Airstriker-Genesis: requested player is out of bounds"),
+    ('{"state": 5}', "env_kwargs.state 5 is not a saved state of Retro/Airstriker-Genesis (states: Level1)"),
+    ('{"state": ["Level1"]}', "env_kwargs.state ['Level1'] is not a saved state"),
+    # a scenario that does not exist would give an episode without rewards or an end
+    ('{"scenario": "nope"}', "env_kwargs.scenario must name a scenario of Retro/Airstriker-Genesis"),
+    ('{"info": "missing.json"}', "env_kwargs.info must name a info of"),
 ])
 def test_bad_env_kwargs_are_one_error_line(workdir, capsys, env_kwargs, message):
     assert train.main([AIRSTRIKER + ":ppo", "--env_kwargs", env_kwargs]) == 2

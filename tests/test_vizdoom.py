@@ -119,6 +119,9 @@ def test_a_scenario_file_of_ones_own_is_played(workdir):
      "error: env_kwargs.screen_resolution: 'RES_100X100' is not a ViZDoom setting with a valid value"),
     ('{"skill": 3}', "error: env_kwargs.skill: 3 is not a ViZDoom setting with a valid value"),
     ('{"frame_skip": 0}', "error: env_kwargs.frame_skip must be an integer >= 1, got 0"),
+    # not a scenario: the engine would run an empty map forever
+    (f'{{"config_path": "{Path(__file__).resolve()}"}}',
+     f"error: {Path(__file__).resolve()} is not a ViZDoom scenario file: vizdoom could not parse it"),
 ])
 def test_bad_scenario_or_setting_is_one_error_line(workdir, capsys, env_kwargs, message):
     assert train.main([BASIC + ":ppo", "--env_kwargs", env_kwargs]) == 2

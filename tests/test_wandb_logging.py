@@ -177,6 +177,8 @@ def test_login_is_an_api_key_or_a_netrc_entry_for_the_wandb_host(workdir, monkey
     assert has_login()
     monkeypatch.setenv("WANDB_MODE", "disabled")
     assert unavailable_reason() == "WANDB_MODE=disabled"
+    monkeypatch.setenv("WANDB_MODE", "garbage")  # named, not mistaken for a missing login
+    assert unavailable_reason() == "WANDB_MODE='garbage' is not a W&B mode (online, offline or disabled)"
 
 
 def test_wandb_mode_disabled_trains_without_wandb(workdir, monkeypatch, capsys):

@@ -70,6 +70,7 @@ class GracefulInterruptCallback(pl.Callback):
         self.restore()
 
     def restore(self) -> None:
+        """Put back the handlers found at the first ``install`` (again after Lightning's teardown, which
+        restores the ones it found at fit start: ours)."""
         for signum, previous in self._previous.items():
             signal.signal(signum, previous)
-        self._previous.clear()

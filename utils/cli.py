@@ -1,10 +1,15 @@
-"""What every entry point's command line shares: argparse errors as one ``error:`` line (exit 2)."""
+"""What every entry point's command line shares: argparse errors as one ``error:`` line (exit 2), and
+SIGTERM handled like Ctrl-C (exit 143 and 130)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import re
+import signal
+import threading
+from collections.abc import Iterator
 from typing import NoReturn
 
 from utils.errors import UserError
@@ -52,3 +57,36 @@ def unknown_argument_message(arg: str, options: list[str]) -> str:
         shown = next(o for o in options if o.replace("-", "_") == match[0])
         return f"unknown option {name} (did you mean {shown}?)"
     return f"unknown option {name} (see --help)"
+
+
+_stopped_by: int | None = None
+
+
+def _stop(signum: int, frame: object) -> None:
+    global _stopped_by
+    _stopped_by = signum
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def stop_signals_handled() -> Iterator[None]:
+    """Within the block, SIGTERM (``kill``, ``timeout``, schedulers, containers) stops the process as Ctrl-C
+    does: a KeyboardInterrupt in the main thread, so cleanup runs (temporary files, servers); then
+    :func:`stop_status` gives the exit status. The previous handlers are put back after the block.
+    Signal handlers can only be set from the main thread: elsewhere this does nothing."""
+    global _stopped_by
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _stopped_by = None
+    previous = {signum: signal.signal(signum, _stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def stop_status() -> int | None:
+    """The exit status for the stop signal received (143 for SIGTERM, 130 for Ctrl-C), None if none was."""
+    return None if _stopped_by is None else 128 + _stopped_by

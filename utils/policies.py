@@ -17,6 +17,11 @@ from torch.nn import functional as F
 from utils.distributions import ActionHead, make_action_head
 from utils.errors import ConfigError
 
+#: the smallest image side the Nature CNN's convolutions (8/4, 4/2, 3/1) leave a pixel of
+CNN_MIN_SIZE = 36
+#: an MLP beyond this many weights (400 MB in float32, plus Adam's twice that) is a typo, not a policy
+MAX_MLP_PARAMETERS = 100_000_000
+
 def fast_tanh(x: Tensor) -> Tensor:
     """tanh(x) as 2*sigmoid(2x) - 1 (same values to 2e-7).
 
@@ -191,8 +196,18 @@ def build_policy(config: Any, observation_space: spaces.Space, action_space: spa
         )
     head = make_action_head(action_space)
     if config.policy == "cnn":
+        c, h, w = _channels_first_shape(tuple(observation_space.shape))
+        if min(h, w) < CNN_MIN_SIZE:  # the Nature CNN's three convolutions would leave nothing
+            raise ConfigError(f"policy cnn needs images of at least {CNN_MIN_SIZE}x{CNN_MIN_SIZE} pixels; the "
+                              f"observations are {h}x{w} (shape {tuple(observation_space.shape)})")
         return CNNActorCritic(observation_space.shape, head)
     obs_dim = int(np.prod(observation_space.shape))
+    sizes = [obs_dim, *config.hidden_dims]
+    n_params = sum(a * b for a, b in zip(sizes, sizes[1:])) + sizes[-1] * (head.n_params + 1)
+    if n_params > MAX_MLP_PARAMETERS:  # checked before torch tries to allocate it
+        raise ConfigError(f"the MLP would have {n_params:,} weights ({obs_dim:,} inputs, hidden_dims "
+                          f"{list(config.hidden_dims)}); at most {MAX_MLP_PARAMETERS:,}: use smaller layers"
+                          + ("" if len(observation_space.shape) < 3 else " or policy: cnn for images"))
     return MLPActorCritic(obs_dim, head, tuple(config.hidden_dims), config.activation)
 
 

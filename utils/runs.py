@@ -69,6 +69,20 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> N
         raise
 
 
+def check_writable(path: Path) -> None:
+    """A UserError, before any work, where ``path`` could not be written: its folder (made if missing)
+    must take a new file, and ``path`` must not be a folder."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise UserError(f"cannot write {path}: it is a folder")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(Path(path), lambda f: f.write(text))
 
@@ -125,7 +139,7 @@ class Run:
             data = json.loads(self.config_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise UserError(f"run '{self.run_id}' has no config.json at {self.config_path}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except ValueError as exc:  # bad JSON or UTF-8, or an integer too long to convert
             raise UserError(f"run '{self.run_id}': config.json is not valid JSON ({exc})") from None
         except OSError as exc:
             raise UserError(f"run '{self.run_id}': cannot read {self.config_path} ({exc.strerror or exc})") from None
@@ -218,10 +232,13 @@ def resolve_run(run_id: str, runs_dir: Path = RUNS_DIR) -> Run:
         target = link.resolve()
         return Run(target.name, target)
     candidate = Path(run_id)
-    if candidate.is_dir() and (candidate / "config.json").is_file():
-        return Run(candidate.resolve().name, candidate)
-    if "/" not in run_id and run_id not in (".", "..") and (runs_dir / run_id).is_dir():
-        return Run(run_id, runs_dir / run_id)
+    try:
+        if candidate.is_dir() and (candidate / "config.json").is_file():
+            return Run(candidate.resolve().name, candidate)
+        if "/" not in run_id and run_id not in (".", "..") and (runs_dir / run_id).is_dir():
+            return Run(run_id, runs_dir / run_id)
+    except OSError:  # a name too long for the filesystem, a symlink loop: no such run either way
+        pass
     raise UserError(f"run '{run_id}' not found in {runs_dir}/ (recent runs: {recent}; or use {LATEST})")
 
 
@@ -283,7 +300,11 @@ def checkpoint_path(run: Run | None, checkpoint: str | None) -> Path:
             raise UserError("a run is needed to find its best or last checkpoint")
         return run.checkpoint(checkpoint) if checkpoint else run.best_or_last_checkpoint()
     path = Path(checkpoint)
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError:  # a name too long for the filesystem
+        found = False
+    if not found:
         raise UserError(f"checkpoint not found: {checkpoint} (give best, last or the path of a .ckpt file)")
     return path
 

@@ -59,11 +59,24 @@ def read_yaml(path: Path) -> dict[Any, Any]:
         raise ConfigError(f"{where}: not a UTF-8 text file") from None
     except RecursionError:
         raise ConfigError(f"{where}: nested too deeply to be a config") from None
+    except ValueError as exc:  # an integer too long to convert
+        raise ConfigError(f"{where}: invalid YAML: {str(exc).split(';')[0]}") from None
     except OSError as exc:
         raise ConfigError(f"{where}: cannot read ({exc.strerror or exc})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping of fields and variants, got {type(data).__name__}")
+    _check_not_recursive(data, where)
     return data
+
+
+def _check_not_recursive(value: Any, where: str, parents: tuple[Any, ...] = ()) -> None:
+    """YAML aliases can make a mapping or list contain itself (``&k {a: *k}``): no config is infinite."""
+    if not isinstance(value, (dict, list)):
+        return
+    if any(value is parent for parent in parents):
+        raise ConfigError(f"{where}: an alias (*name) makes a mapping or list contain itself")
+    for child in value.values() if isinstance(value, dict) else value:
+        _check_not_recursive(child, where, (*parents, value))
 
 
 def _unknown_field(key: Any, where: str) -> ConfigError:

@@ -55,6 +55,12 @@ _RGB_ONLY = frozenset({"noop_max", "img_height", "img_width", "grayscale", "stac
 _GAME_KWARGS = ("repeat_action_probability", "frameskip", "full_action_space", "max_num_frames_per_episode")
 
 
+#: the integer options' ranges: beyond them a step takes minutes or a frame stack gigabytes
+_OPTION_RANGES = {
+    "frameskip": (1, 100), "max_num_frames_per_episode": (1, 10**7), "img_height": (1, 1024),
+    "img_width": (1, 1024), "stack_num": (1, 64), "noop_max": (0, 10_000),
+}
+
 class AtariFamily(EnvFamily):
     name = "atari"
     prefixes = ("ALE/",)
@@ -103,11 +109,9 @@ class AtariFamily(EnvFamily):
             raise ConfigError(
                 f"env_kwargs.repeat_action_probability must be in [0, 1], got {options.repeat_action_probability}"
             )
-        for name in ("frameskip", "max_num_frames_per_episode", "img_height", "img_width", "stack_num"):
-            if getattr(options, name) < 1:
-                raise ConfigError(f"env_kwargs.{name} must be >= 1, got {getattr(options, name)}")
-        if options.noop_max < 0:
-            raise ConfigError(f"env_kwargs.noop_max must be >= 0, got {options.noop_max}")
+        for name, (low, high) in _OPTION_RANGES.items():
+            if not low <= getattr(options, name) <= high:
+                raise ConfigError(f"env_kwargs.{name} must be between {low} and {high:,}, got {getattr(options, name)}")
         return options
 
     def make_env(self, config: Any, render_mode: str | None = None) -> gym.Env:
@@ -173,7 +177,10 @@ def obs_type_of(config: Any) -> str:
 
 
 def _register_ale() -> None:
-    import ale_py  # noqa: F401  (registers the ALE/... ids with gymnasium)
+    import ale_py  # registers the ALE/... ids with gymnasium
+
+    # no banner on stderr: an error line that follows must be the only line there
+    ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
 
 
 def _fire_reset(env: gym.Env, options: AtariOptions) -> gym.Env:

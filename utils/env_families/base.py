@@ -51,6 +51,7 @@ class EnvFamily:
         if config.obs_type is not None:
             raise ConfigError(f"obs_type applies to Atari (ALE/...) environments, not {config.env_id}")
         env_spec(config.env_id)
+        check_env_kwargs_render_mode(config)
 
     def reward_threshold(self, config: Any) -> float | None:
         """The threshold registered for the env (the config's own takes precedence, in the caller)."""
@@ -62,9 +63,13 @@ class EnvFamily:
         kwargs = dict(config.env_kwargs)
         render_mode = render_mode or kwargs.pop("render_mode", None)
         kwargs.pop("render_mode", None)
+        if render_mode is not None:
+            check_render_mode(config.env_id, render_mode)
         try:
             env = gym.make(config.env_id, render_mode=render_mode, **kwargs)
-        except TypeError as exc:
+        except (TypeError, ValueError, KeyError) as exc:
+            if not kwargs and not isinstance(exc, TypeError):
+                raise  # not the config's doing
             raise ConfigError(f"bad env_kwargs for {config.env_id}: {exc}") from None
         return RecordEpisodeStatistics(env)
 
@@ -83,6 +88,28 @@ class EnvFamily:
         """Wrappers for the training envs only, applied above the episode statistics (e.g. Atari's reward
         clipping): what they change is seen by the learner, never by the statistics or evaluation."""
         return envs
+
+
+def check_env_kwargs_render_mode(config: Any) -> None:
+    """``env_kwargs.render_mode`` serves pixel observations (``rgb_array``); a window is play.py's to open."""
+    render_mode = config.env_kwargs.get("render_mode")
+    if render_mode == "human":
+        raise ConfigError("env_kwargs.render_mode: human would open a window for every training env; "
+                          "watch an agent with python play.py --render human")
+    if render_mode is not None:
+        check_render_mode(config.env_id, str(render_mode))
+
+
+def check_render_mode(env_id: str, render_mode: str) -> None:
+    """A ConfigError where the env does not list ``render_mode`` (``gym.make`` would only warn, and the
+    env then fail or render nothing)."""
+    creator = env_spec(env_id).entry_point
+    if isinstance(creator, str):
+        creator = gym.envs.registration.load_env_creator(creator)
+    modes = getattr(creator, "metadata", {}).get("render_modes")
+    if modes is not None and render_mode not in modes:
+        raise ConfigError(f"{env_id} cannot render {render_mode!r} frames (its render modes: "
+                          f"{', '.join(modes) or 'none'})")
 
 
 def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:

@@ -23,6 +23,7 @@ import difflib
 import importlib
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -67,11 +68,18 @@ class RetroFamily(EnvFamily):
                 f"{config.env_id} needs its ROM, which stable-retro does not ship: put the ROM file in a folder "
                 f"DIR and run `python -m stable_retro.import DIR`") from None
         retro_kwargs(config)
-        state = config.env_kwargs.get("state")
         states = data.list_states(game, data.Integrations.ALL)
-        if isinstance(state, str) and state not in states:  # stable-retro would fail with an obscure TypeError
-            raise ConfigError(f"env_kwargs.state {state!r} is not a saved state of {config.env_id} "
-                              f"(states: {', '.join(states) or 'none'})")
+        if config.env_kwargs.get("state") is not None and config.env_kwargs["state"] not in states:
+            # stable-retro would fail with an obscure TypeError or AttributeError
+            raise ConfigError(f"env_kwargs.state {config.env_kwargs['state']!r} is not a saved state of "
+                              f"{config.env_id} (states: {', '.join(states) or 'none'})")
+        for key in ("scenario", "info"):  # a missing one would silently give no rewards and no game over
+            name = config.env_kwargs.get(key)
+            if key in config.env_kwargs and not (isinstance(name, str) and (
+                    Path(name).is_file() if name.endswith(".json") else data.get_file_path(
+                        game, f"{name}.json", data.Integrations.ALL))):
+                raise ConfigError(f"env_kwargs.{key} must name a {key} of {config.env_id} (a .json file of its "
+                                  f"data folder, without the extension) or the path of a .json file, got {name!r}")
 
     def reward_threshold(self, config: Any) -> float | None:
         return None

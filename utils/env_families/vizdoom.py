@@ -114,7 +114,7 @@ class VizDoomFamily(EnvFamily):
         self.require_extra(config.env_id)
         if config.obs_type is not None:
             raise ConfigError(f"obs_type applies to Atari (ALE/...) environments, not {config.env_id}")
-        scenario_path(config)
+        _check_scenario_file(scenario_path(config))
         _check_kwargs(config)
         if not config.env_wrappers:
             raise ConfigError(f"{config.env_id} observes a Dict (screen + game variables), which no policy takes: "
@@ -135,6 +135,18 @@ class VizDoomFamily(EnvFamily):
 
     def native_vec(self, config: Any, n_envs: int) -> VectorEnv | None:
         return None
+
+
+def _check_scenario_file(path: Path) -> None:
+    """The scenario file parses and names a map file that exists (else the engine runs an empty map forever)."""
+    game = _vizdoom().DoomGame()
+    with _silenced_stdio():  # vizdoom prints "WARNING! ... Line ignored." and returns False
+        loaded = game.load_config(str(path))
+    wad = game.get_doom_scenario_path()
+    if not loaded:
+        raise ConfigError(f"{path} is not a ViZDoom scenario file: vizdoom could not parse it")
+    if not wad or not Path(wad).is_file():
+        raise ConfigError(f"ViZDoom scenario {path} names no map file that exists (doom_scenario_path: {wad!r})")
 
 
 def _check_kwargs(config: Any) -> None:
