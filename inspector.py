@@ -23,9 +23,9 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from utils.cli import ArgumentParser, stop_signals_handled, stop_status
+from utils.cli import ArgumentParser, exit_with, stop_signals_handled, stop_status
 from utils.errors import UserError
 
 if TYPE_CHECKING:
@@ -361,4 +361,4 @@ def serve(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("VIBES_DISABLE_SESSION_LOGS", "1")
-    sys.exit(main())
+    exit_with(main)

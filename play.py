@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from utils.cli import ArgumentParser, stop_signals_handled, stop_status
+from utils.cli import ArgumentParser, exit_with, stop_signals_handled, stop_status
 from utils.errors import UserError
 
 MAX_SEED = 2**32 - 1
@@ -169,4 +169,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("VIBES_DISABLE_SESSION_LOGS", "1")
-    sys.exit(main())
+    exit_with(main)

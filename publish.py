@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from utils.cli import ArgumentParser, stop_signals_handled, stop_status
+from utils.cli import ArgumentParser, exit_with, stop_signals_handled, stop_status
 from utils.errors import UserError
 
 DRY_RUN_NAMESPACE = "your-username"
@@ -106,4 +106,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -14,13 +14,12 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from utils.cli import ArgumentParser, stop_signals_handled, stop_status
+from utils.cli import ArgumentParser, exit_with, stop_signals_handled, stop_status
 from utils.config import (
     Config,
     add_field_arguments,
     config_from_dict,
     field_overrides,
-    list_configs,
     load_config,
     normalize_option_names,
     parse_config_id,
@@ -117,26 +116,6 @@ def check_resume(config: Config, run_id: str) -> None:
     finally:
         env.close()
     load_policy_weights(policy, state["policy"], f"checkpoint {path}")
-
-
-def print_config_list() -> None:
-    """``--list``: every shipped config id with its algorithm, budget and description (no torch import)."""
-    entries = list_configs()
-    width = max((len(entry.config_id) for entry in entries), default=10)
-    print(f"{'config':<{width}}  {'algo':<9}  {'budget':>6}  description")
-    for entry in entries:
-        if entry.config is None:
-            print(f"{entry.config_id:<{width}}  {'-':<9}  {'-':>6}  error: {entry.error}")
-            continue
-        config = entry.config
-        print(f"{entry.config_id:<{width}}  {config.algo_id:<9}  {_short(config.max_timesteps):>6}  {config.description}")
-
-
-def _short(steps: int) -> str:
-    for unit, size in (("M", 1_000_000), ("k", 1_000)):
-        if steps >= size:
-            return f"{steps / size:.3g}{unit}"
-    return str(steps)
 
 
 class TrainingFailed(UserError):
@@ -382,7 +361,9 @@ def _main(argv: list[str] | None) -> int:
     try:
         args, overrides = parse_args(argv)
         if args.list:
-            print_config_list()
+            from utils.config.reference import config_list
+
+            print(config_list())
             return 0
         config = resolve_config(args, overrides)
         from utils.environment import check_env_config
@@ -417,4 +398,4 @@ def _main(argv: list[str] | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -77,7 +77,7 @@ def build_workspace(entity: str, project: str, name: str | None = None, *, pinne
             runset_settings=workspaces.RunsetSettings(pinned_runs=[pinned_run] if pinned_run else []),
         )
     except ValueError as exc:  # pydantic's ValidationError, e.g. a name W&B refuses
-        errors = getattr(exc, "errors", lambda: [{"msg": str(exc)}])()
+        errors = exc.errors() if hasattr(exc, "errors") else [{"msg": str(exc)}]
         raise UserError(f"workspace name {name or default_name(project)!r}: {errors[0]['msg']}") from None
 
 

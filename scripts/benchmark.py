@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from _bench_stats import curve, median, median_ratio_ci, to_threshold  # noqa: E402  (this folder is on sys.path)
 from _bench_worker import sb3_ppo_kwargs  # noqa: E402
-from utils.cli import ArgumentParser  # noqa: E402  (needs the repo on sys.path)
+from utils.cli import ArgumentParser, exit_with  # noqa: E402  (needs the repo on sys.path)
 from utils.config import Config, load_config, parse_config_id, replace_config  # noqa: E402
 from utils.config.schema import MAX_SEED  # noqa: E402
 from utils.distributed import resolve_placement  # noqa: E402
@@ -412,4 +412,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from utils.cli import ArgumentParser  # noqa: E402
+from utils.cli import ArgumentParser, exit_with  # noqa: E402
 from utils.errors import UserError  # noqa: E402
 
 
@@ -144,4 +144,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from loggers.plots import METRICS_CSV, plot_learning_curve  # noqa: E402
-from utils.cli import ArgumentParser  # noqa: E402
+from utils.cli import ArgumentParser, exit_with  # noqa: E402
 from utils.errors import UserError  # noqa: E402
 from utils.runs import LATEST, resolve_run  # noqa: E402
 
@@ -39,4 +39,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

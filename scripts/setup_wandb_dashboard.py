@@ -22,7 +22,7 @@ from loggers.wandb_workspace import (  # noqa: E402
     save_workspace,
     workspace_json,
 )
-from utils.cli import ArgumentParser  # noqa: E402
+from utils.cli import ArgumentParser, exit_with  # noqa: E402
 from utils.errors import UserError  # noqa: E402
 
 
@@ -98,4 +98,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

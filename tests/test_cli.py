@@ -268,3 +268,19 @@ def test_importing_play_does_not_import_lightning(tmp_path):
     code = "import sys, play; assert 'pytorch_lightning' not in sys.modules and 'lightning' not in sys.modules"
     result = run_code(code, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("script, args", [("train.py", ["--list"]), ("train.py", ["--help"]), ("play.py", ["--help"])])
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path, script, args):
+    """``train.py --list | head -1``: no BrokenPipeError traceback; status 141, as Unix tools end on SIGPIPE
+    (argparse's --help ignores a failed write itself: 0)."""
+    import subprocess
+    import sys
+
+    from cli_helpers import REPO_ROOT, TIMEOUT, cli_env
+
+    process = subprocess.Popen([sys.executable, str(REPO_ROOT / script), *args], cwd=tmp_path, env=cli_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # before the command writes: its first write finds no reader
+    _, stderr = process.communicate(timeout=TIMEOUT)
+    assert stderr == "" and process.returncode == (0 if "--help" in args else 141)

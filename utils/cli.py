@@ -6,10 +6,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import os
 import re
 import signal
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NoReturn
 
 from utils.errors import UserError
@@ -90,3 +92,18 @@ def stop_signals_handled() -> Iterator[None]:
 def stop_status() -> int | None:
     """The exit status for the stop signal received (143 for SIGTERM, 130 for Ctrl-C), None if none was."""
     return None if _stopped_by is None else 128 + _stopped_by
+
+
+def exit_with(main: Callable[[], int | None]) -> NoReturn:
+    """``sys.exit(main())``, except that a reader of stdout that goes away (``train.py --list | head``) ends
+    the process quietly with status 141, as Unix tools do on SIGPIPE, instead of a BrokenPipeError traceback."""
+    try:
+        try:
+            status = main()
+        except SystemExit as stop:  # --help, argparse's own exits: their output is still to be flushed
+            status = stop.code
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit
+        status = 128 + signal.SIGPIPE
+    sys.exit(status)

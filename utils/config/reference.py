@@ -1,4 +1,5 @@
-"""The README's table of config fields, generated from the schema (each field's meaning lives on the field).
+"""What the configs say about themselves: the README's table of config fields, generated from the schema (each
+field's meaning lives on the field), and ``train.py --list``'s table of shipped config ids.
 
     python -m utils.config.reference            # print the table
     python -m utils.config.reference --write    # replace the table in README.md
@@ -9,6 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from utils.config.loading import list_configs
 from utils.config.overrides import SETTABLE_FIELDS
 from utils.config.schema import field_default, field_help
 
@@ -24,6 +26,28 @@ def fields_table() -> str:
         default = field_default(name).replace("|", "\\|")
         rows.append(f"| `{name}` | {default} | {field_help(name).replace('|', chr(92) + '|')} |")
     return "\n".join(rows)
+
+
+def config_list() -> str:
+    """``train.py --list``: every shipped config id with its algorithm, budget and description."""
+    entries = list_configs()
+    width = max((len(entry.config_id) for entry in entries), default=10)
+    lines = [f"{'config':<{width}}  {'algo':<9}  {'budget':>6}  description"]
+    for entry in entries:
+        if entry.config is None:
+            lines.append(f"{entry.config_id:<{width}}  {'-':<9}  {'-':>6}  error: {entry.error}")
+            continue
+        config = entry.config
+        lines.append(f"{entry.config_id:<{width}}  {config.algo_id:<9}  {_short(config.max_timesteps):>6}  "
+                     f"{config.description}")
+    return "\n".join(lines)
+
+
+def _short(steps: int) -> str:
+    for unit, size in (("M", 1_000_000), ("k", 1_000)):
+        if steps >= size:
+            return f"{steps / size:.3g}{unit}"
+    return str(steps)
 
 
 def readme_block() -> str:
