@@ -19,13 +19,12 @@ import json
 import os
 import shutil
 import socket
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from utils.cli import ArgumentParser, exit_with, stop_signals_handled, stop_status
+from utils.cli import ArgumentParser, exit_with, run_command, stop_status
 from utils.errors import UserError
 
 if TYPE_CHECKING:
@@ -323,14 +322,7 @@ def build_app(initial_run: str, initial_id: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    with stop_signals_handled():
-        try:
-            return serve(build_parser().parse_strict(argv))
-        except UserError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            return stop_status() or 130
+    return run_command(lambda: serve(build_parser().parse_strict(argv)))
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from utils.cli import ArgumentParser, exit_with, stop_signals_handled, stop_status
+from utils.cli import ArgumentParser, exit_with, run_command
 from utils.errors import UserError
 
 MAX_SEED = 2**32 - 1
@@ -156,15 +156,10 @@ def _window_error(exc: Exception) -> Exception:
 
 
 def main(argv: list[str] | None = None) -> int:
-    with stop_signals_handled():
-        try:
-            play(parse_args(argv))
-        except UserError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            return stop_status() or 130
-    return 0
+    def work() -> None:
+        play(parse_args(argv))
+
+    return run_command(work)
 
 
 if __name__ == "__main__":

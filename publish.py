@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-from utils.cli import ArgumentParser, exit_with, stop_signals_handled, stop_status
+from utils.cli import ArgumentParser, exit_with, run_command
 from utils.errors import UserError
 
 DRY_RUN_NAMESPACE = "your-username"
@@ -93,16 +92,10 @@ def publish(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    with stop_signals_handled():
-        try:
-            publish(parse_args(argv))
-        except UserError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            return stop_status() or 130
-    return 0
+    def work() -> None:
+        publish(parse_args(argv))
+
+    return run_command(work, interrupted="interrupted")
 
 
 if __name__ == "__main__":

@@ -94,6 +94,22 @@ def stop_status() -> int | None:
     return None if _stopped_by is None else 128 + _stopped_by
 
 
+def run_command(command: Callable[[], int | None], interrupted: str | None = None) -> int:
+    """An entry point's work, ended the same way everywhere: a :class:`UserError` is one ``error:`` line and
+    status 2; Ctrl-C or SIGTERM (see :func:`stop_signals_handled`) is 130/143 after cleanup, with the line
+    ``interrupted`` when given; otherwise the command's status (None: 0)."""
+    with stop_signals_handled():
+        try:
+            return command() or 0
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            if interrupted:
+                print(interrupted, file=sys.stderr)
+            return stop_status() or 130
+
+
 def exit_with(main: Callable[[], int | None]) -> NoReturn:
     """``sys.exit(main())``, except that a reader of stdout that goes away (``train.py --list | head``) ends
     the process quietly with status 141, as Unix tools do on SIGPIPE, instead of a BrokenPipeError traceback."""
