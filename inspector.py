@@ -327,12 +327,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     """Start the server and block until Ctrl-C or SIGTERM (the exit status then says which)."""
-    require_gradio()
     from utils.runs import LATEST, resolve_run
 
-    run = resolve_run(args.run_id)
+    run = resolve_run(args.run_id)  # the arguments first: none of their checks needs Gradio
     run.best_or_last_checkpoint()
     check_bind(args.host, args.port)
+    require_gradio()
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 

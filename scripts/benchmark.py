@@ -397,10 +397,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
     sides = {(row["config_id"], row["side"]) for row in rows}
-    missing = [f"{config_id} has no {side} runs" for config_id, _ in sorted(sides) if header["vs"]
-               for side in ("ours", header["vs"]) if (config_id, side) not in sides]
+    compared = ("ours", header["vs"]) if header["vs"] else ()
+    missing = [f"{config.config_id} has no {side} runs" for config in configs for side in compared
+               if (config.config_id, side) not in sides]
     if missing:  # saved runs of a comparison cut short
-        print(f"error: --report: {'; '.join(dict.fromkeys(missing))}", file=sys.stderr)
+        print(f"error: --report: {'; '.join(missing)}", file=sys.stderr)
         return 2
     checkpoints = {config.config_id: args.checkpoints or default_checkpoints(config) for config in configs}
     table, document = report(rows, header["vs"], checkpoints)

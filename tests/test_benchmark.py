@@ -297,6 +297,7 @@ def test_end_to_end_against_sb3(tmp_path, monkeypatch, capsys):
 
 
 # -- saved runs -------------------------------------------------------------------------------------------
+@NEEDS_SB3  # --vs sb3 is refused up front without SB3
 def test_json_keeps_the_finished_runs_of_an_interrupted_benchmark_and_report_merges_files(tmp_path, monkeypatch,
                                                                                            capsys):
     finished = iter([fake_row("ours", 1, 20_000, 9000.0, eval_history=[[20_000, 500.0, 1.0]]),

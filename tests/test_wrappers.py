@@ -280,6 +280,7 @@ def test_pixel_observation_without_rgb_array_hints_at_env_kwargs() -> None:
 
 # ---- gymnasium compatibility -------------------------------------------------------------------------------
 
+NEEDS_OPENCV = "needs OpenCV, in the retro and vizdoom extras: pip install -e '.[retro]'"
 WRAPPED_ENVS = {
     "cartpole_shaper": lambda: CartPoleV1_RewardShaper(gym.make("CartPole-v1"), position_reward_scale=0.5),
     "mountaincar_shaper": lambda: MountainCarV0_RewardShaper(gym.make("MountainCar-v0")),
@@ -296,6 +297,8 @@ WRAPPED_ENVS = {
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize("name", list(WRAPPED_ENVS))
 def test_check_env_passes_and_spec_recreates_the_wrapper(name: str) -> None:
+    if name == "resize":  # gymnasium's ResizeObservation resizes with OpenCV
+        pytest.importorskip("cv2", reason=NEEDS_OPENCV)
     env = WRAPPED_ENVS[name]()
     check_env(env, skip_render_check=True)
     recreated = gym.make(env.spec)
@@ -307,6 +310,8 @@ def test_check_env_passes_and_spec_recreates_the_wrapper(name: str) -> None:
     "module", [registry, reward_shapers, discrete_encoder, pixel_observation, preprocessing, bandit, return_normalization]
 )
 def test_docstring_examples_run(module: object) -> None:
+    if module is preprocessing:  # its ResizeObservation example resizes with OpenCV
+        pytest.importorskip("cv2", reason=NEEDS_OPENCV)
     result = doctest.testmod(module, extraglobs={"gym_wrappers": gym_wrappers})
     assert result.attempted > 0
     assert result.failed == 0
