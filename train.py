@@ -247,7 +247,8 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None,
         ])
         with session_log(run.run_id, config_dict):
             if not quiet:
-                print(placement.describe(config.n_envs), flush=True)
+                precision = "" if config.precision == "32-true" else f", {config.precision} precision"
+                print(placement.describe(config.n_envs) + precision, flush=True)
             try:
                 results = fit(trainer, agent, run, config, record, threshold, interrupt)
             finally:
@@ -269,6 +270,7 @@ def build_trainer(config: Config, placement, interrupt):
         strategy = DDPStrategy(find_unused_parameters=AGENTS[config.algo_id].loss_leaves_parameters_unused(config))
     return pl.Trainer(
         accelerator=placement.accelerator,
+        precision=config.precision,
         devices=placement.devices,
         num_nodes=placement.num_nodes,
         strategy=strategy,

@@ -276,17 +276,22 @@ def test_docstring_examples_run(module):
 # ---- training end to end -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("variant", ["objects_ppo", "rgb_ppo"])
-def test_training_writes_a_run_and_play_replays_its_checkpoint(variant, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("variant, precision", [("objects_ppo", "32-true"), ("rgb_ppo", "32-true"),
+                                                ("rgb_ppo", "bf16-mixed")])
+def test_training_writes_a_run_and_play_replays_its_checkpoint(variant, precision, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("VIBES_DISABLE_SESSION_LOGS", "1")
     short_games = "{max_num_frames_per_episode: 800}"  # 200 steps
     argv = [f"ALE-Pong-v5:{variant}", "--max-steps", "256", "-q", "--n_envs", "2", "--n_steps", "64",
-            "--batch_size", "64", "--eval_episodes", "2", "--env_kwargs", short_games]
+            "--batch_size", "64", "--eval_episodes", "2", "--env_kwargs", short_games, "--precision", precision]
     assert train.main(argv) == 0
     (run,) = [p for p in (tmp_path / "runs").iterdir() if not p.is_symlink()]
     results = json.loads((run / "results.json").read_text())
     assert results["env_id"] == "ALE/Pong-v5" and results["total_timesteps"] == 256
+    assert json.loads((run / "config.json").read_text())["precision"] == precision
+    # mixed precision keeps float32 weights: the checkpoint is the same whatever the precision
+    weights = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["policy"]
+    assert {tensor.dtype for tensor in weights.values()} == {torch.float32}
     assert -21 <= results["final_eval_reward"] <= 21
     assert (run / "checkpoints" / "last.ckpt").exists() and (run / "checkpoints" / "best.ckpt").exists()
     capsys.readouterr()

@@ -264,10 +264,19 @@ def test_coercion_errors(field, value, expected):
     ("normalize_advantages", "episode", "rollout, batch, off"),
     ("activation", "swish", "tanh, relu, elu, gelu, leaky_relu"),
     ("policy", "rnn", "mlp, cnn"),
+    ("precision", "16-mixed", "32-true, bf16-mixed"),
+    ("precision", 16, "32-true, bf16-mixed"),
 ])
 def test_choice_fields_list_allowed_values(field, value, allowed):
     message = error_of(PPOConfig, env_id="CartPole-v1", **{field: value})
     assert f"{field} must be one of {allowed}; got {value!r}" == message
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("32-true", "32-true"), ("32", "32-true"), (32, "32-true"), ("bf16-mixed", "bf16-mixed"), ("bf16", "bf16-mixed"),
+])
+def test_precision_takes_lightnings_names_and_short_forms(value, expected):
+    assert PPOConfig(env_id="CartPole-v1", precision=value).precision == expected
 
 
 def test_unknown_algo_lists_allowed(tmp_path):

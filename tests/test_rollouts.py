@@ -224,3 +224,61 @@ def test_minibatches_are_reproducible_with_a_generator_and_attribute_access():
     assert a == b and [len(x) for x in a] == [4, 4, 2]
     with pytest.raises(AttributeError):
         batch.returns
+
+
+# --------------------------------------------------------------------------------------------------------
+# precision bf16-mixed: training's collection and update run under Lightning's autocast (no cast cache)
+
+
+def _lightning_autocast():
+    return torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False)
+
+
+def test_bf16_rollout_log_probs_are_the_updates_so_the_first_ratio_is_one():
+    envs = SyncVectorEnv([lambda: RecordEpisodeStatistics(FrameEnv()) for _ in range(2)],
+                         autoreset_mode=AutoresetMode.NEXT_STEP)
+    policy = build_policy(load_config("CartPole-v1", "ppo", {"policy": "cnn", "precision": "bf16"}),
+                          envs.single_observation_space,
+                          envs.single_action_space)
+    collector = RolloutCollector(envs, policy, 12, seed=0)
+    with _lightning_autocast():
+        rollout = collector.collect()
+        obs, actions = rollout.obs.flatten(0, 1), rollout.actions.flatten(0, 1)
+        log_probs, _, values = policy.evaluate_actions(obs, actions)  # as the update does: gradients, one batch
+    assert log_probs.dtype == values.dtype == torch.float32
+    torch.testing.assert_close(log_probs.detach(), rollout.log_probs.flatten(), rtol=0, atol=1e-6)
+    torch.testing.assert_close(values.detach(), rollout.values.flatten(), rtol=0, atol=1e-6)
+    # and it is bfloat16 arithmetic: close to float32's, not equal to it
+    fp32_log_probs = policy.evaluate_actions(obs, actions)[0].detach()
+    difference = (fp32_log_probs - rollout.log_probs.flatten()).abs()
+    assert 0 < difference.max() < 0.05
+    envs.close()
+
+
+def test_bf16_rollouts_see_each_update_of_the_weights():
+    # the rollout casts each weight once: the next rollout must cast the updated weights again
+    envs = SyncVectorEnv([lambda: RecordEpisodeStatistics(FrameEnv()) for _ in range(2)],
+                         autoreset_mode=AutoresetMode.NEXT_STEP)
+    policy = build_policy(load_config("CartPole-v1", "ppo", {"policy": "cnn", "precision": "bf16"}),
+                          envs.single_observation_space,
+                          envs.single_action_space)
+    collector = RolloutCollector(envs, policy, 6, seed=0)
+    with _lightning_autocast():
+        collector.collect()
+        with torch.no_grad():
+            policy.trunk[0].weight.mul_(3.0)  # an update, between two rollouts of one training step
+        rollout = collector.collect()
+        values = policy.evaluate_actions(rollout.obs.flatten(0, 1), rollout.actions.flatten(0, 1))[2]
+    torch.testing.assert_close(values.detach(), rollout.values.flatten(), rtol=0, atol=1e-6)
+    envs.close()
+
+
+def test_mlp_heads_stay_float32_under_autocast():
+    _, envs, policy = cartpole(n_envs=2, n_steps=16, precision="bf16-mixed")
+    obs = torch.randn(5, 4)
+    with _lightning_autocast():
+        params, values = policy(obs)
+        actor = policy.actor(obs)
+    assert params.dtype == values.dtype == actor.dtype == torch.float32
+    torch.testing.assert_close(actor, params)
+    envs.close()

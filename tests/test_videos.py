@@ -14,7 +14,7 @@ import train
 from cli_helpers import frame_count, latest_run
 from utils.config import load_config
 from utils.errors import ConfigError
-from utils.videos import VideoWriter, publish_best, step_video_name
+from utils.videos import BackgroundRecorder, VideoWriter, publish_best, step_video_name
 
 EPISODE = 40  # Pendulum's episodes, cut by a time limit: 41 frames each (the first state, then one per step)
 PENDULUM = ["Pendulum-v1:ppo", "-q", "--n_envs", "2", "--n_steps", "256", "--batch_size", "128", "--n_epochs", "1",
@@ -60,6 +60,31 @@ def test_an_interrupted_video_leaves_the_old_file_and_no_temporary(tmp_path):
             raise KeyboardInterrupt
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
+
+
+def test_an_abandoned_recorder_stops_mid_video_and_leaves_nothing(tmp_path):
+    # training stopped by a signal abandons the queued videos: the worker must end at its next frame, through
+    # its normal exit (status 0: not killed, no exception raised at a random point), with no temporary file
+    import time
+
+    from utils.environment import build_vec_env
+    from utils.policies import build_policy
+
+    config = load_config("Pendulum-v1", "ppo", {"env_kwargs": {"max_episode_steps": 5000}})
+    envs = build_vec_env(config, 1, training=False)
+    policy = build_policy(config, envs.single_observation_space, envs.single_action_space)
+    envs.close()
+    recorder = BackgroundRecorder(config, tmp_path)
+    recorder.submit(1000, policy.state_dict(), {}, best=False)
+    for _ in range(600):  # until the recording has begun (its temporary file exists)
+        if any(tmp_path.glob(".step_*.tmp.mp4")):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the recording did not start")
+    recorder.close(wait=False)
+    assert recorder._process.exitcode == 0
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_best_video_is_the_same_file(tmp_path):

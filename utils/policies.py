@@ -47,6 +47,8 @@ class ActorCritic(nn.Module):
     #: True when actor() costs a whole forward() (one trunk for both heads): a rollout then takes the values
     #: from the same pass at each step instead of a second pass over the whole rollout afterwards
     shared_trunk: bool = False
+    #: run the heads in float32 under autocast (set for precision bf16-mixed; see head_output)
+    float32_heads: bool = False
 
     def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         """Action-head parameters ``(batch, n_params)`` and values ``(batch,)``."""
@@ -55,6 +57,17 @@ class ActorCritic(nn.Module):
     def actor(self, obs: Tensor) -> Tensor:
         """Action-head parameters only: what choosing an action needs (subclasses may skip the critic)."""
         return self(obs)[0]
+
+    def head_output(self, layer: nn.Linear, h: Tensor) -> Tensor:
+        """``layer(h)``; in float32 under autocast when ``float32_heads``.
+
+        bfloat16 keeps 8 significant bits: a log-probability of -1.8 would move in steps of 0.008, and PPO's
+        ratio in steps of 0.8%, with the rounding rather than the policy. The heads are a sliver of the work.
+        """
+        if self.float32_heads and torch.is_autocast_enabled(h.device.type):
+            with torch.autocast(h.device.type, enabled=False):
+                return layer(h.float())
+        return layer(h)
 
     def act(self, obs: Tensor, deterministic: bool = False) -> Tensor:
         """Actions for a batch of observations, without gradients."""
@@ -121,7 +134,7 @@ class MLPActorCritic(ActorCritic):
         h = self.activation(F.linear(_as_float(obs).flatten(1), self.input_layer.weight[:first], self.input_layer.bias[:first]))
         for weight, bias in zip(self.hidden_weights, self.hidden_biases):
             h = self.activation(torch.addmm(bias[0], h, weight[0]))
-        return self.policy_layer(h)
+        return self.head_output(self.policy_layer, h)
 
     def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         x = _as_float(obs).flatten(1)
@@ -130,7 +143,7 @@ class MLPActorCritic(ActorCritic):
         for weight, bias in zip(self.hidden_weights, self.hidden_biases):
             h = self.activation(torch.baddbmm(bias, h, weight))
         actor, critic = h.unbind(0)  # one backward op for both, where indexing would take two
-        return self.policy_layer(actor), self.value_layer(critic).squeeze(-1)
+        return self.head_output(self.policy_layer, actor), self.head_output(self.value_layer, critic).squeeze(-1)
 
 
 def _channels_first_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -184,7 +197,7 @@ class CNNActorCritic(ActorCritic):
         elif x.dim() == 3:
             x = x.unsqueeze(1)
         z = F.relu(self.features(self.trunk(x)))
-        return self.policy_layer(z), self.value_layer(z).squeeze(-1)
+        return self.head_output(self.policy_layer, z), self.head_output(self.value_layer, z).squeeze(-1)
 
 
 def build_policy(config: Any, observation_space: spaces.Space, action_space: spaces.Space) -> ActorCritic:
@@ -200,7 +213,14 @@ def build_policy(config: Any, observation_space: spaces.Space, action_space: spa
         if min(h, w) < CNN_MIN_SIZE:  # the Nature CNN's three convolutions would leave nothing
             raise ConfigError(f"policy cnn needs images of at least {CNN_MIN_SIZE}x{CNN_MIN_SIZE} pixels; the "
                               f"observations are {h}x{w} (shape {tuple(observation_space.shape)})")
-        return CNNActorCritic(observation_space.shape, head)
+        policy: ActorCritic = CNNActorCritic(observation_space.shape, head)
+    else:
+        policy = _mlp(config, observation_space, head)
+    policy.float32_heads = config.precision == "bf16-mixed"
+    return policy
+
+
+def _mlp(config: Any, observation_space: spaces.Box, head: ActionHead) -> MLPActorCritic:
     obs_dim = int(np.prod(observation_space.shape))
     sizes = [obs_dim, *config.hidden_dims]
     n_params = sum(a * b for a, b in zip(sizes, sizes[1:])) + sizes[-1] * (head.n_params + 1)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -110,7 +112,7 @@ class RolloutCollector:
         obs = self._obs
         device = next(policy.parameters()).device
         stop, shared = self.stop, policy.shared_trunk
-        with torch.inference_mode():
+        with rollout_mode(device):
             for t in range(self.n_steps):
                 if stop.is_set():
                     raise StopRequested
@@ -193,6 +195,28 @@ class TrainingBatch(dict):
         for start in range(0, n, batch_size):
             index = order[start : start + batch_size]
             yield TrainingBatch({key: value[index] for key, value in self.items()})
+
+
+@contextmanager
+def rollout_mode(device: torch.device) -> Iterator[None]:
+    """No gradients for a rollout: ``torch.inference_mode``, or under autocast (precision bf16-mixed)
+    ``torch.no_grad`` with an autocast that casts each weight once for the whole rollout.
+
+    Lightning's autocast keeps no casts, rightly: an update changes the weights between two forward passes.
+    A rollout does not, and on a rollout step's small batch the casts are a large share of a forward pass.
+    Autocast keeps no casts under inference_mode, hence no_grad there. The casts are dropped at the end,
+    so no update ever sees them.
+    """
+    if not torch.is_autocast_enabled(device.type):
+        with torch.inference_mode():
+            yield
+        return
+    try:
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.get_autocast_dtype(device.type),
+                                             cache_enabled=True):
+            yield
+    finally:
+        torch.clear_autocast_cache()
 
 
 def check_memory(n_bytes: int, what: str) -> None:

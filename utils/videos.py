@@ -15,6 +15,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,13 +128,24 @@ class VideoJob:
     best: bool
 
 
-def record_video(policy: Any, envs: Any, path: Path, *, deterministic: bool, seed: int | None) -> int:
+class RecordingStopped(Exception):
+    """Raised between two frames of :func:`record_video` once its ``stop`` event is set."""
+
+
+def record_video(policy: Any, envs: Any, path: Path, *, deterministic: bool, seed: int | None,
+                 stop: threading.Event | None = None) -> int:
     """Record one episode of ``envs`` (rendering ``rgb_array``) played by ``policy`` to ``path``; returns
-    the number of frames (the episode's length + 1, at most :data:`MAX_VIDEO_FRAMES`)."""
+    the number of frames (the episode's length + 1, at most :data:`MAX_VIDEO_FRAMES`). Once ``stop`` is set
+    it raises :class:`RecordingStopped` at the next frame, leaving no file behind."""
     from utils.playback import play_episode
 
     with VideoWriter(path, video_fps(envs)) as video:
-        play_episode(policy, envs, deterministic=deterministic, seed=seed, on_frame=video.append,
+        def append(frame: np.ndarray) -> None:
+            if stop is not None and stop.is_set():
+                raise RecordingStopped
+            video.append(frame)
+
+        play_episode(policy, envs, deterministic=deterministic, seed=seed, on_frame=append,
                      max_steps=MAX_VIDEO_FRAMES - 1)
     return video.frames
 
@@ -141,9 +153,14 @@ def record_video(policy: Any, envs: Any, path: Path, *, deterministic: bool, see
 def _serve(config_dict: dict[str, Any], videos_dir: str, jobs: Any, notes: Any) -> None:
     """The worker: build the rendering env first (so an env that cannot render is reported at once, and the
     first video does not wait for it), then record each job's episode until a None job. A failure is
-    reported once and turns recording off; later jobs are still taken off the queue, unrecorded."""
+    reported once and turns recording off; later jobs are still taken off the queue, unrecorded.
+
+    SIGTERM (the trainer abandoning us) ends the worker at the next frame or job, through the normal exits
+    (the video's temporary file removed). The handler only sets a flag: an exception raised from it could
+    land anywhere, even in the fork hooks of ffmpeg's start, which swallow it."""
+    terminated = threading.Event()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the trainer's to handle; it closes us
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the writer's cleanup when terminated
+    signal.signal(signal.SIGTERM, lambda *_: terminated.set())
     headless_rendering()
     import torch
 
@@ -169,7 +186,7 @@ def _serve(config_dict: dict[str, Any], videos_dir: str, jobs: Any, notes: Any) 
         notes.put(f"no videos: {config.env_id} cannot render rgb_array frames ({_reason(exc)})")
         failed = True
     parent = os.getppid()
-    while (job := _next_job(jobs, parent)) is not None:
+    while (job := _next_job(jobs, parent, terminated)) is not None:
         if failed:
             continue
         try:
@@ -177,9 +194,12 @@ def _serve(config_dict: dict[str, Any], videos_dir: str, jobs: Any, notes: Any) 
             if job.policy_state is not None:
                 policy.load_state_dict({key: torch.from_numpy(value) for key, value in job.policy_state.items()})
                 load_normalization_state(envs, job.normalization)
-                record_video(policy, envs, path, deterministic=config.eval_deterministic, seed=seed)
+                record_video(policy, envs, path, deterministic=config.eval_deterministic, seed=seed,
+                             stop=terminated)
             if job.best:
                 publish_best(path)
+        except RecordingStopped:
+            break
         except Exception as exc:  # a video must never stop training: report it once, record no more
             notes.put(f"no more videos: recording at step {job.env_steps:,} failed ({_reason(exc)})")
             failed = True
@@ -191,14 +211,16 @@ def _reason(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def _next_job(jobs: Any, parent: int) -> VideoJob | None:
-    """The next job; None at the end, or once the training process is gone (no orphan left waiting)."""
-    while True:
+def _next_job(jobs: Any, parent: int, terminated: threading.Event) -> VideoJob | None:
+    """The next job; None at the end, when ``terminated``, or once the training process is gone (no orphan
+    left waiting)."""
+    while not terminated.is_set():
         try:
-            return jobs.get(timeout=1.0)
+            return jobs.get(timeout=0.2)
         except queue.Empty:
             if os.getppid() != parent:
                 return None
+    return None
 
 
 class BackgroundRecorder:
@@ -249,8 +271,11 @@ class BackgroundRecorder:
                 self._process.join()
             else:
                 self._jobs.cancel_join_thread()  # queued weights are abandoned: exit must not wait to send them
-                self._process.terminate()
+                self._process.terminate()  # it stops at its next frame
                 self._process.join(5)
+                if self._process.is_alive():  # stuck in a render or an encode
+                    self._process.kill()
+                    self._process.join(1)
         notes = self.notes()
         if wait and self._process.exitcode not in (0, None):
             notes.append(f"the video recorder stopped with exit code {self._process.exitcode}; "

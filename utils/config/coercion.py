@@ -12,6 +12,8 @@ from typing import Any, Literal, Union, get_args, get_origin
 from utils.errors import ConfigError
 from utils.schedules import SCHEDULE_FORMS, is_schedule_string
 
+#: other spellings of a choice (Lightning's precision names: 32 means 32-true, bf16 means bf16-mixed)
+CHOICE_ALIASES = {"32": "32-true", "bf16": "bf16-mixed"}
 BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 
@@ -101,6 +103,10 @@ def _to_str(value: Any) -> str:
 def _choice(value: Any, choices: tuple[str, ...]) -> str:
     if value is False and "off" in choices:  # YAML 1.1 reads a bare `off` as false
         return "off"
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        alias = CHOICE_ALIASES.get(str(value).strip())
+        if alias in choices:
+            return alias
     if isinstance(value, str) and value.strip() in choices:
         return value.strip()
     raise ConfigError(f"must be one of {', '.join(choices)}; got {value!r}")
