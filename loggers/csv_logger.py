@@ -1,8 +1,9 @@
-"""``runs/<id>/logs/metrics.csv``: ``env_steps`` then one column per metric, one row per log call.
+"""``runs/<id>/logs/metrics.csv``: ``env_steps`` then one column per metric, one row per env step logged.
 
-Rows are appended and flushed as they come, so a crash loses nothing already logged. A metric that
-first appears later (eval/* after the first evaluation) widens the header: the file is rewritten once,
-atomically, with the earlier rows padded, and appending resumes.
+Rows are appended and flushed as they come, so a crash loses nothing already logged. A second call for
+the step just logged (the final evaluation, after the last update's row) merges into that row instead of
+repeating the step. A metric that first appears later (eval/* after the first evaluation) widens the
+header: the file is rewritten once, atomically, with the earlier rows padded, and appending resumes.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class CsvMetricsLogger(Logger):
         self._known = set(self._columns)
         self._file = None
         self._writer = None
+        #: the last row written by this logger: (step, its offset in the file, its cells)
+        self._last: tuple[Any, int, list[Any]] | None = None
 
     @property
     def name(self) -> str:
@@ -64,8 +67,16 @@ class CsvMetricsLogger(Logger):
         if self._writer is None:
             self._open()
         step = metrics.get("time/env_steps", "") if step is None else step
-        self._writer.writerow([step, *(_cell(metrics.get(key, "")) for key in self._columns[1:])])
+        row = [step, *(_cell(metrics.get(key, "")) for key in self._columns[1:])]
+        if self._last is not None and self._last[0] == step:
+            _, offset, previous = self._last
+            row = [cell if cell != "" else old for cell, old in zip(row, previous)]
+            self._file.truncate(offset)  # append mode: the merged row is written where the old one began
+        else:
+            offset = self._file.tell()
+        self._writer.writerow(row)
         self._file.flush()
+        self._last = (step, offset, row)
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
@@ -97,7 +108,11 @@ class CsvMetricsLogger(Logger):
         def write(handle) -> None:
             writer = csv.writer(handle)
             writer.writerow(self._columns)
-            writer.writerows(row + padding for row in rows)
+            writer.writerows(row + padding for row in rows[:-1])
+            handle.flush()
+            if self._last is not None:
+                self._last = (self._last[0], handle.tell(), self._last[2] + padding)
+            writer.writerows(row + padding for row in rows[-1:])
 
         atomic_write(self.path, write)
 

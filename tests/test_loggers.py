@@ -233,6 +233,24 @@ def test_csv_rows_flushed_and_header_widened_once(tmp_path):
     assert read_csv(path)[-1] == ["1280", "3.0", "", ""]
 
 
+def test_csv_a_second_call_for_the_same_step_merges_into_its_row(tmp_path):
+    # training's last update, then the final evaluation at the same env step: one row, not two
+    logger = CsvMetricsLogger(tmp_path)
+    path = tmp_path / "logs" / "metrics.csv"
+    logger.log_metrics({"train/a": 1.0}, step=256)
+    logger.log_metrics({"train/a": 2.0, "train/b": 5.0}, step=512)
+    logger.log_metrics({"train/a": 2.0, "eval/r": 9.0}, step=512)  # widens the header too
+    logger.log_metrics({"eval/r": 9.5}, step=512)
+    assert read_csv(path) == [
+        ["env_steps", "train/a", "train/b", "eval/r"],
+        ["256", "1.0", "", ""],
+        ["512", "2.0", "5.0", "9.5"],
+    ]
+    logger.log_metrics({"train/a": 3.0}, step=768)
+    assert read_csv(path)[-1] == ["768", "3.0", "", ""] and len(read_csv(path)) == 4
+    logger.finalize("success")
+
+
 def test_build_loggers_and_tensorboard_events(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
