@@ -174,11 +174,16 @@ class FrameEnv(gym.Env):
         return self.observation_space.sample(), 1.0, self.t >= 5, False, {}
 
 
-def test_cnn_rollout_takes_values_in_the_acting_pass_and_they_match_the_policy():
+def frame_envs_and_cnn(**overrides) -> tuple[SyncVectorEnv, torch.nn.Module]:
+    """Two FrameEnvs and a CNN policy for them (``overrides``: config fields)."""
     envs = SyncVectorEnv([lambda: RecordEpisodeStatistics(FrameEnv()) for _ in range(2)],
                          autoreset_mode=AutoresetMode.NEXT_STEP)
-    config = load_config("CartPole-v1", "ppo", {"policy": "cnn"})
-    policy = build_policy(config, envs.single_observation_space, envs.single_action_space)
+    config = load_config("CartPole-v1", "ppo", {"policy": "cnn", **overrides})
+    return envs, build_policy(config, envs.single_observation_space, envs.single_action_space)
+
+
+def test_cnn_rollout_takes_values_in_the_acting_pass_and_they_match_the_policy():
+    envs, policy = frame_envs_and_cnn()
     assert policy.shared_trunk
     collector = RolloutCollector(envs, policy, 12, seed=0)
     rollout = collector.collect()
@@ -235,11 +240,7 @@ def _lightning_autocast():
 
 
 def test_bf16_rollout_log_probs_are_the_updates_so_the_first_ratio_is_one():
-    envs = SyncVectorEnv([lambda: RecordEpisodeStatistics(FrameEnv()) for _ in range(2)],
-                         autoreset_mode=AutoresetMode.NEXT_STEP)
-    policy = build_policy(load_config("CartPole-v1", "ppo", {"policy": "cnn", "precision": "bf16"}),
-                          envs.single_observation_space,
-                          envs.single_action_space)
+    envs, policy = frame_envs_and_cnn(precision="bf16-mixed")
     collector = RolloutCollector(envs, policy, 12, seed=0)
     with _lightning_autocast():
         rollout = collector.collect()
@@ -257,11 +258,7 @@ def test_bf16_rollout_log_probs_are_the_updates_so_the_first_ratio_is_one():
 
 def test_bf16_rollouts_see_each_update_of_the_weights():
     # the rollout casts each weight once: the next rollout must cast the updated weights again
-    envs = SyncVectorEnv([lambda: RecordEpisodeStatistics(FrameEnv()) for _ in range(2)],
-                         autoreset_mode=AutoresetMode.NEXT_STEP)
-    policy = build_policy(load_config("CartPole-v1", "ppo", {"policy": "cnn", "precision": "bf16"}),
-                          envs.single_observation_space,
-                          envs.single_action_space)
+    envs, policy = frame_envs_and_cnn(precision="bf16-mixed")
     collector = RolloutCollector(envs, policy, 6, seed=0)
     with _lightning_autocast():
         collector.collect()
