@@ -187,7 +187,7 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None,
     """
     from utils.distributed import rank_seed, resolve_placement
     from utils.rank_processes import end_started_ranks, fit_other_rank, launch_rank, starts_ranks
-    from utils.torch_runtime import configure_torch, seed_everything
+    from utils.torch_runtime import configure_torch, cpu_has_bfloat16, seed_everything
 
     placement = resolve_placement(config)
     configure_torch(config.torch_threads)
@@ -249,6 +249,9 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None,
             if not quiet:
                 precision = "" if config.precision == "32-true" else f", {config.precision} precision"
                 print(placement.describe(config.n_envs) + precision, flush=True)
+                if precision and placement.accelerator == "cpu" and cpu_has_bfloat16() is False:
+                    print("note: this CPU has no bfloat16 instructions (AVX512-BF16, AMX or Arm BF16): "
+                          "bf16-mixed is emulated here, slower than 32-true", flush=True)
             try:
                 results = fit(trainer, agent, run, config, record, threshold, interrupt)
             finally:

@@ -57,6 +57,34 @@ def test_auto_keeps_an_mlp_on_the_cpu_and_puts_a_cnn_on_a_gpu_when_there_is_one(
     assert resolve_placement(cartpole(policy="cnn")).reason == "accelerator auto: a cnn policy, but no GPU here"
 
 
+@pytest.mark.parametrize("cpuinfo, expected", [
+    ("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n", True),
+    ("flags\t\t: fpu sse2 avx2 avx512f amx_tile amx_bf16\n", True),
+    ("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n", True),  # Arm
+    ("flags\t\t: fpu sse2 avx2 avx512f avx512bw\n", False),  # AVX512 without bfloat16
+    ("model name\t: a CPU that lists no flags\n", None),
+])
+def test_cpu_bfloat16_instructions_are_read_from_cpuinfo(cpuinfo, expected):
+    from utils.torch_runtime import cpu_has_bfloat16
+
+    assert cpu_has_bfloat16(cpuinfo) is expected
+
+
+def test_bf16_on_a_cpu_without_bfloat16_says_it_is_emulated(tmp_path, monkeypatch, capsys):
+    import train
+    import utils.torch_runtime
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VIBES_DISABLE_SESSION_LOGS", "1")
+    monkeypatch.setattr(utils.torch_runtime, "cpu_has_bfloat16", lambda: False)
+    assert train.main(["Bandit-v0:ppo", "--max-steps", "256", "--precision", "bf16", "--video_freq", "off"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("training on the CPU"))
+    assert lines[start].endswith(", bf16-mixed precision")
+    assert lines[start + 1] == ("note: this CPU has no bfloat16 instructions (AVX512-BF16, AMX or Arm BF16): "
+                                "bf16-mixed is emulated here, slower than 32-true")
+
+
 def test_gpu_without_one_or_without_enough_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(UserError, match="torch finds no CUDA GPU on this machine"):
