@@ -10,8 +10,8 @@ each measurement) and the config's policy, then alternates, ``--rounds`` times: 
 worth of env steps with pre-sampled random actions (raw), and as many steps through
 ``RolloutCollector.collect`` (policy forward, sampling, buffer writes: collection), on the device and in the
 precision that training would use (``--accelerator``, ``--precision``: bf16-mixed runs under the same
-autocast as Lightning's). The table shows the
-medians and collection / raw, the share of the env's own speed that training's collection keeps.
+autocast as Lightning's). The table shows the medians and collection / raw, the share of the env's own
+speed that training's collection keeps.
 Alternating rounds lets machine load drift hit both columns alike. The CPU columns (this process's CPU
 time per env step, its threads included: what a loaded machine cannot distort) show where the time goes;
 they are "n/a" for subprocess envs, whose workers' CPU time is not this process's.
@@ -96,8 +96,8 @@ def measure(config_id: str, overrides: dict, torch_threads: int, rounds: int, ro
             collect_rates.append(steps / (time.perf_counter() - start))
             collect_cpu.append((time.process_time() - cpu) / steps * 1e6)
         in_process = not isinstance(envs.unwrapped, AsyncVectorEnv)
-        return Row(config_id, config.n_envs, torch_threads, device.type, config.precision, type(envs.unwrapped).__name__,
-                   statistics.median(raw_rates), statistics.median(collect_rates),
+        return Row(config_id, config.n_envs, torch_threads, device.type, config.precision,
+                   type(envs.unwrapped).__name__, statistics.median(raw_rates), statistics.median(collect_rates),
                    statistics.median(raw_cpu) if in_process else None,
                    statistics.median(collect_cpu) if in_process else None)
     finally:
@@ -106,10 +106,10 @@ def measure(config_id: str, overrides: dict, torch_threads: int, rounds: int, ro
 
 
 def format_table(rows: list[Row]) -> str:
-    header = ("config", "n_envs", "threads", "device", "precision", "vector env", "raw steps/s", "collect steps/s", "collect/raw",
-              "raw CPU us/step", "collect CPU us/step")
-    body = [(r.config_id, str(r.n_envs), str(r.torch_threads), r.device, r.precision, r.env_class, f"{r.raw:,.0f}", f"{r.collect:,.0f}",
-             f"{r.ratio:.2f}", _us(r.raw_cpu_us), _us(r.collect_cpu_us)) for r in rows]
+    header = ("config", "n_envs", "threads", "device", "precision", "vector env", "raw steps/s", "collect steps/s",
+              "collect/raw", "raw CPU us/step", "collect CPU us/step")
+    body = [(r.config_id, str(r.n_envs), str(r.torch_threads), r.device, r.precision, r.env_class, f"{r.raw:,.0f}",
+             f"{r.collect:,.0f}", f"{r.ratio:.2f}", _us(r.raw_cpu_us), _us(r.collect_cpu_us)) for r in rows]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
     lines = [header, tuple("-" * w for w in widths), *body]
     return "\n".join(
@@ -153,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             for precision in args.precision:
                 overrides = {"n_envs": args.n_envs, "precision": precision, "accelerator": args.accelerator}
                 overrides = {key: value for key, value in overrides.items() if value is not None}
+                if args.n_envs:  # a smaller rollout must not trip over a minibatch size no update here uses
+                    overrides["batch_size"] = 1.0
                 for threads in args.torch_threads:
                     rows.append(measure(config_id, overrides, threads, args.rounds, args.rollouts))
                     print(f"measured {config_id} ({precision or 'its precision'}, {threads} torch thread(s))",
