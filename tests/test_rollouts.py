@@ -247,8 +247,10 @@ def test_bf16_rollout_log_probs_are_the_updates_so_the_first_ratio_is_one():
         obs, actions = rollout.obs.flatten(0, 1), rollout.actions.flatten(0, 1)
         log_probs, _, values = policy.evaluate_actions(obs, actions)  # as the update does: gradients, one batch
     assert log_probs.dtype == values.dtype == torch.float32
-    torch.testing.assert_close(log_probs.detach(), rollout.log_probs.flatten(), rtol=0, atol=1e-6)
-    torch.testing.assert_close(values.detach(), rollout.values.flatten(), rtol=0, atol=1e-6)
+    # bit-identical where oneDNN gives each sample the same arithmetic at any batch size (AVX512-BF16 here);
+    # 1e-3 leaves room for kernels that differ with the batch, far below a bfloat16 log-prob step (0.008)
+    torch.testing.assert_close(log_probs.detach(), rollout.log_probs.flatten(), rtol=0, atol=1e-3)
+    torch.testing.assert_close(values.detach(), rollout.values.flatten(), rtol=0, atol=1e-3)
     # and it is bfloat16 arithmetic: close to float32's, not equal to it
     fp32_log_probs = policy.evaluate_actions(obs, actions)[0].detach()
     difference = (fp32_log_probs - rollout.log_probs.flatten()).abs()
@@ -266,7 +268,7 @@ def test_bf16_rollouts_see_each_update_of_the_weights():
             policy.trunk[0].weight.mul_(3.0)  # an update, between two rollouts of one training step
         rollout = collector.collect()
         values = policy.evaluate_actions(rollout.obs.flatten(0, 1), rollout.actions.flatten(0, 1))[2]
-    torch.testing.assert_close(values.detach(), rollout.values.flatten(), rtol=0, atol=1e-6)
+    torch.testing.assert_close(values.detach(), rollout.values.flatten(), rtol=0, atol=1e-3)
     envs.close()
 
 
