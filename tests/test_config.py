@@ -323,6 +323,12 @@ def test_range_validation(field, value, expected):
     assert error_of(PPOConfig, env_id="CartPole-v1", **{field: value}) == expected
 
 
+def test_a_validation_error_names_the_overrides_it_involves(tmp_path):
+    message = error_of(load_config, "CartPole-v1", "ppo", {"n_envs": 2, "seed": 3})
+    assert message.endswith("CartPole-v1.yaml, variant 'ppo' (overridden: n_envs=2): batch_size 256 "
+                            "is larger than the rollout n_envs*n_steps = 2*32 = 64")
+
+
 def test_batch_larger_than_rollout(tmp_path):
     write(tmp_path, "CartPole-v1",
           "env_id: CartPole-v1\nppo: {algo_id: ppo, n_envs: 8, n_steps: 32, batch_size: 512}\n")

@@ -222,7 +222,8 @@ def test_sweep_parameter_file_alone_is_checked_too(tmp_path, monkeypatch, capsys
     for run_id, values, message in (
         ("bad00001", {"polcy_lr": 0.001}, "error: unknown sweep parameter 'polcy_lr' (did you mean 'policy_lr'?); "
                                           "sweep parameters are config fields (python train.py --help lists them)"),
-        ("bad00002", {"batch_size": 2.5}, "CartPole-v1.yaml, variant 'ppo': batch_size must be an integer >= 1 "
+        ("bad00002", {"batch_size": 2.5}, "CartPole-v1.yaml, variant 'ppo' (overridden: batch_size=2.5): batch_size "
+                                          "must be an integer >= 1 "
                                           "or a fraction in (0, 1], got 2.5"),
         ("bad00003", {"gamma": "high"}, "error: sweep parameter gamma must be a finite number, got 'high'"),
     ):

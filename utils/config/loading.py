@@ -8,6 +8,7 @@ asked for and never hides the others.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,7 +180,13 @@ def load_config(config_name: str, variant: str, overrides: dict[str, Any] | None
     try:
         return make_config(values, droppable)
     except ConfigError as exc:
-        raise ConfigError(f"{where}, variant {variant!r}: {exc}") from None
+        raise ConfigError(f"{where}, variant {variant!r}{_overrides_named(str(exc), changes)}: {exc}") from None
+
+
+def _overrides_named(message: str, changes: dict[str, Any]) -> str:
+    """' (overridden: n_envs=2)' for the overrides a validation message names: the file alone is not to blame."""
+    named = [f"{name}={value}" for name, value in changes.items() if re.search(rf"\b{re.escape(name)}\b", message)]
+    return f" (overridden: {', '.join(named)})" if named else ""
 
 
 @dataclass(frozen=True)
