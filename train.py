@@ -247,9 +247,10 @@ def train(config: Config, *, quiet: bool = False, resume_run: str | None = None,
         ])
         with session_log(run.run_id, config_dict):
             if not quiet:
-                precision = "" if config.precision == "32-true" else f", {config.precision} precision"
-                print(placement.describe(config.n_envs) + precision, flush=True)
-                if precision and placement.accelerator == "cpu" and cpu_has_bfloat16() is False:
+                mixed = config.precision != "32-true"
+                print(placement.describe(config.n_envs) + (f", {config.precision} precision" if mixed else ""),
+                      flush=True)
+                if mixed and placement.accelerator == "cpu" and cpu_has_bfloat16() is False:
                     print("note: this CPU has no bfloat16 instructions (AVX512-BF16, AMX or Arm BF16): "
                           "bf16-mixed is emulated here, slower than 32-true", flush=True)
             try:

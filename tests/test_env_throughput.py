@@ -28,6 +28,8 @@ def test_one_row_per_precision_with_a_collection_ratio(tmp_path):
     (["CartPole-v1:ppo", "--rounds", "0"], "--rounds must be at least 1"),
     (["CartPole-v1:ppo", "--n-envs", "0"], "--n-envs must be at least 1"),
     (["Nope-v0:ppo"], "Nope-v0"),
+    (["CartPole-v1:ppo", "--accelerator", "tpu"], "invalid choice: 'tpu'"),
+    (["CartPole-v1:ppo", "--precision"], "--precision: expected at least one argument"),
 ])
 def test_bad_input_is_one_error_line(tmp_path, args, expected):
     one_error_line(run_script(SCRIPT, *args, cwd=tmp_path), expected=expected)

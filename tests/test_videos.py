@@ -4,6 +4,7 @@ back with imageio: one frame per state of the episode), best.mp4, video_freq's s
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import imageio.v2 as imageio
@@ -65,8 +66,6 @@ def test_an_interrupted_video_leaves_the_old_file_and_no_temporary(tmp_path):
 def test_an_abandoned_recorder_stops_mid_video_and_leaves_nothing(tmp_path):
     # training stopped by a signal abandons the queued videos: the worker must end at its next frame, through
     # its normal exit (status 0: not killed, no exception raised at a random point), with no temporary file
-    import time
-
     from utils.environment import build_vec_env
     from utils.policies import build_policy
 
